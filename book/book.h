@@ -1,0 +1,147 @@
+/* Per-symbol order books for one feed: order-by-order (ITCH) or price-level (IEX DEEP).
+ * One writer (the worker that owns the feed); any number of lock-free readers of the
+ * published top-of-book snapshots (seqlock per symbol). */
+#ifndef WB_BOOK_H
+#define WB_BOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "itch.h"
+
+#define WB_BOOK_MAX_LOCATES 65536 /* ITCH locate is u16 */
+#define WB_TOP_MAX_DEPTH 32       /* deepest published snapshot */
+
+enum wb_integrity_policy {
+	WB_POLICY_FLAG = 0,   /* keep applying, mark the symbol flagged */
+	WB_POLICY_FREEZE = 1, /* hold updates off until an operator reset */
+};
+
+enum wb_symbol_health {
+	WB_HEALTH_OK = 0,
+	WB_HEALTH_FLAGGED = 1, /* integrity events seen, policy flag */
+	WB_HEALTH_FROZEN = 2,  /* integrity event under policy freeze, or operator freeze */
+	WB_HEALTH_STALE = 3,   /* a gap was declared; waiting for recovery */
+};
+
+struct wb_book_opts {
+	uint32_t max_orders;     /* live orders across all symbols (hash table sized from it) */
+	uint32_t max_levels;     /* live price levels across all symbols and sides */
+	uint32_t max_symbols;    /* highest locate + 1 that will be seen (<= 65536) */
+	uint32_t snapshot_depth; /* levels per side published to readers (<= WB_TOP_MAX_DEPTH) */
+	uint8_t price_decimals;  /* 4 for ITCH and IEX */
+	uint8_t feed;            /* feed index written into events */
+	enum wb_integrity_policy policy;
+	int numa_node;           /* allocate on this node; -1 = local */
+};
+
+struct wb_bookset;
+
+/* Context of the message being applied, copied into its events. */
+struct wb_msg_meta {
+	uint64_t seq;
+	uint64_t ts_recv;
+	uint8_t flags; /* OR-ed into every event (e.g. WB_EVF_RECOVERED) */
+};
+
+int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out);
+void wb_bookset_destroy(struct wb_bookset *bs);
+
+/* ---- writer side (the owning worker only) ---- */
+
+/* Applies one decoded ITCH message: book changes, directory, trading state, trades,
+ * integrity checks. Appends its events to out. Returns 0, or a negative errno only for
+ * an internal error (integrity problems are events and counters, not errors). */
+int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
+			  const struct wb_msg_meta *meta, struct wb_event_batch *out);
+
+/* Price-level feeds (IEX DEEP): sets the size at price on side ('B'/'S'); size 0 removes.
+ * batch_end marks the book consistent (only then do readers see it). */
+int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
+			 uint32_t size, bool batch_end, uint64_t ts_exch,
+			 const struct wb_msg_meta *meta, struct wb_event_batch *out);
+
+/* Names a symbol (directory messages of non-ITCH feeds). */
+int wb_bookset_define_symbol(struct wb_bookset *bs, uint16_t locate, const char stock[8]);
+/* Sets the trading state character ('T','H','P','Q',...). */
+void wb_bookset_set_trading_state(struct wb_bookset *bs, uint16_t locate, char state);
+
+/* Publishes the snapshots of every book changed since the last call (the worker calls
+ * it at the end of each packet, so readers never see a half-applied packet). */
+void wb_bookset_publish(struct wb_bookset *bs);
+
+/* Marks every book stale (declared gap) or healthy again (recovery caught up). */
+void wb_bookset_set_stale(struct wb_bookset *bs, bool stale);
+
+/* Applies operator requests posted by the control plane (freeze/reset); worker calls
+ * it from its idle path. */
+void wb_bookset_service(struct wb_bookset *bs);
+
+/* ---- readers (any thread, lock-free) ---- */
+
+struct wb_level {
+	int64_t price;
+	uint64_t shares;
+	uint32_t orders;
+};
+
+struct wb_top {
+	uint16_t locate;
+	char stock[9];            /* NUL-terminated, trailing spaces trimmed */
+	char trading_state;       /* ' ' until known */
+	uint8_t health;           /* enum wb_symbol_health */
+	uint32_t nbids, nasks;    /* levels filled, best first */
+	struct wb_level bids[WB_TOP_MAX_DEPTH];
+	struct wb_level asks[WB_TOP_MAX_DEPTH];
+	uint64_t ts_exch;         /* exchange time of the last applied update */
+	uint64_t seq;             /* feed sequence of the last applied update */
+};
+
+struct wb_symbol_stats {
+	uint16_t locate;
+	char stock[9];
+	char trading_state;
+	uint8_t health;
+	uint64_t msgs;                                /* messages applied to this symbol */
+	uint64_t integrity[WB_INT_REASON_MAX];        /* per reason */
+	uint64_t integrity_total;
+	uint32_t live_orders;
+};
+
+struct wb_bookset_stats {
+	uint64_t msgs;
+	uint64_t live_orders, max_orders;
+	uint64_t live_levels, max_levels;
+	uint64_t order_table_full, level_table_full;
+	uint64_t integrity_total;
+	uint64_t symbols;          /* defined symbols */
+	uint64_t event_overflow;   /* events lost because a batch was full */
+	uint64_t memory_bytes;     /* preallocated */
+};
+
+/* Locate of a symbol ("AAPL", trailing spaces optional), or -ENOENT. */
+int wb_bookset_find(const struct wb_bookset *bs, const char *symbol);
+/* Copies the published snapshot, at most depth levels per side; retries on a torn read.
+ * Returns 0, -ENOENT for an undefined locate, -EAGAIN if the writer kept it busy. */
+int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t depth, struct wb_top *out);
+int wb_bookset_symbol_stats(const struct wb_bookset *bs, uint16_t locate, struct wb_symbol_stats *out);
+/* Next defined locate at or after from, or -ENOENT. */
+int wb_bookset_next_symbol(const struct wb_bookset *bs, uint32_t from);
+void wb_bookset_stats(const struct wb_bookset *bs, struct wb_bookset_stats *out);
+uint8_t wb_bookset_price_decimals(const struct wb_bookset *bs);
+
+/* Operator requests, posted from the control plane, applied by the worker. */
+int wb_bookset_request_freeze(struct wb_bookset *bs, uint16_t locate);
+int wb_bookset_request_reset(struct wb_bookset *bs, uint16_t locate);
+
+/* Full depth, for when the writer is stopped (end of replay, tests). cb gets levels best
+ * first; returns the number of levels visited. */
+typedef void (*wb_level_cb)(void *arg, char side, const struct wb_level *lvl);
+size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_level_cb cb, void *arg);
+
+/* Formats a fixed-point price at decimals ("123.4500"); returns chars written. */
+int wb_price_format(char *buf, size_t n, int64_t price, uint8_t decimals);
+
+#endif

@@ -1,0 +1,49 @@
+/* Feed protocol plug-ins. One descriptor per protocol (like testpmd's fwd_engine): the
+ * worker hands each classified UDP payload to its feed's on_datagram and knows nothing
+ * else about the protocol. Adding a protocol = one file + one line in feed.c's table. */
+#ifndef WB_FEED_H
+#define WB_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "book.h"
+#include "config.h"
+#include "event.h"
+
+struct wb_rx_meta {
+	uint64_t ts_recv;  /* ns since the UNIX epoch (pcap timestamp in replay) */
+	uint64_t tsc;      /* TSC at rx, for latency */
+	uint32_t src_addr; /* IPv4 source, host order */
+	uint16_t src_port;
+	uint8_t line;      /* 0 = line A, 1 = line B */
+};
+
+/* A named counter a plug-in exports; units are in the name (_total, _bytes, _ns). */
+struct wb_counter {
+	const char *name;
+	const char *help;
+	uint64_t value;
+	int8_t line;       /* -1 = whole feed, 0 = A, 1 = B */
+};
+
+struct wb_feed_proto {
+	const char *name;        /* config "protocol:" value */
+	const char *description;
+	int (*create)(const struct wb_feed_conf *fc, uint8_t feed_index, int numa_node, void **state);
+	void (*destroy)(void *state);
+	/* Hot path: one UDP payload. Appends events to out; never blocks or allocates. */
+	void (*on_datagram)(void *state, const uint8_t *payload, uint32_t len,
+			    const struct wb_rx_meta *meta, struct wb_event_batch *out);
+	/* Called when the worker's rx queues were empty: timers (gap timeouts, line silence). */
+	void (*on_idle)(void *state, uint64_t now_ns, struct wb_event_batch *out);
+	struct wb_bookset *(*books)(void *state);
+	/* Copies up to max counters; returns how many exist. Safe from any thread. */
+	size_t (*counters)(void *state, struct wb_counter *out, size_t max);
+};
+
+const struct wb_feed_proto *wb_feed_proto_find(const char *name);
+/* NULL-terminated list, for --help and config validation. */
+const struct wb_feed_proto *const *wb_feed_protos(void);
+
+#endif

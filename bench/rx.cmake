@@ -1,0 +1,5 @@
+if(WB_WITH_DPDK)
+  wb_executable(bench_rx ${CMAKE_CURRENT_LIST_DIR}/bench_rx.c)
+  target_link_libraries(bench_rx PRIVATE wb_feeds PkgConfig::DPDK)
+  set_target_properties(bench_rx PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+endif()

@@ -1,0 +1,32 @@
+#include "feed.h"
+
+#include <string.h>
+
+extern const struct wb_feed_proto wb_feed_itch_mold;
+#ifdef WB_HAVE_IEX
+extern const struct wb_feed_proto wb_feed_iex_deep;
+extern const struct wb_feed_proto wb_feed_iex_tops;
+#endif
+
+/* The registry: adding a protocol is one line here and one file beside this one. */
+static const struct wb_feed_proto *const protos[] = {
+	&wb_feed_itch_mold,
+#ifdef WB_HAVE_IEX
+	&wb_feed_iex_deep,
+	&wb_feed_iex_tops,
+#endif
+	NULL,
+};
+
+const struct wb_feed_proto *wb_feed_proto_find(const char *name)
+{
+	for (const struct wb_feed_proto *const *p = protos; *p; p++)
+		if (strcmp((*p)->name, name) == 0)
+			return *p;
+	return NULL;
+}
+
+const struct wb_feed_proto *const *wb_feed_protos(void)
+{
+	return protos;
+}

@@ -127,6 +127,10 @@ int wb_config_load(const char *path, unsigned ncores, struct wb_config *cfg, cha
 /* Validation only (cross-field rules), for a config built in code. */
 int wb_config_validate(const struct wb_config *cfg, unsigned ncores, char *err, size_t errlen);
 
+/* wb_config_validate, then derives what the file does not say (each feed's worker from
+ * its port/queue), as wb_config_load does: for a config built in code. */
+int wb_config_resolve(struct wb_config *cfg, unsigned ncores, char *err, size_t errlen);
+
 /* Fills defaults for everything optional. */
 void wb_config_defaults(struct wb_config *cfg);
 

@@ -1,1 +1,1444 @@
-/* placeholder: being written */
+/* Per-symbol order books: one writer applies ITCH messages (or price-level updates), any
+ * number of readers copy seqlocked top-of-book snapshots. All storage is sized at create
+ * time; the apply path never allocates, blocks, logs or locks. See docs/book.md. */
+#include "book.h"
+
+#include <errno.h>
+#include <numa.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define NIL 0u /* index 0 of the order and level pools is never used */
+#define SIDE_BID 0
+#define SIDE_ASK 1
+#define READ_RETRIES 4096
+#define ARENA_CLASSES 28
+#define ARENA_MIN_CAP 4u
+#define HUGE_PAGE (2u << 20)
+
+#define REQ_FREEZE 0x1u
+#define REQ_RESET 0x2u
+
+/* Single-writer counters that other threads read: relaxed load + store, no lock prefix. */
+#define CNT_ADD(a, v) \
+	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (v), memory_order_relaxed)
+#define CNT_SUB(a, v) \
+	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) - (v), memory_order_relaxed)
+#define CNT_GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
+
+/* A resting order; the price lives in its level. 32 bytes: two per cache line. */
+struct order {
+	uint64_t ref;
+	uint32_t shares;
+	uint32_t level;
+	uint32_t prev, next; /* FIFO queue at the level; next doubles as the free-list link */
+	uint16_t locate;
+	uint8_t side; /* SIDE_BID / SIDE_ASK */
+	uint8_t pad[5];
+};
+
+/* A price level: aggregate and the FIFO queue of its orders. */
+struct level {
+	int64_t price;
+	uint64_t shares;
+	uint32_t orders;
+	uint32_t head, tail; /* head doubles as the free-list link */
+	uint32_t pad;
+};
+
+/* Hash slot: order reference -> order index (0 = empty). */
+struct slot {
+	uint64_t ref;
+	uint32_t idx;
+	uint32_t pad;
+};
+
+/* Entry of a side's sorted level array: key = price for bids, -price for asks, so both
+ * sides sort ascending with the best level last (near-top changes move few entries). */
+struct lvent {
+	int64_t key;
+	uint32_t level;
+	uint32_t pad;
+};
+
+struct side {
+	uint32_t off; /* arena offset of the array */
+	uint32_t n;
+	uint8_t cls; /* capacity class: ARENA_MIN_CAP << cls, 0xff = none */
+};
+
+struct book {
+	struct side side[2];
+	uint8_t defined, frozen, flagged, dirty, batch_open;
+	char trading_state;
+	char stock[8];
+	uint64_t last_seq, last_ts;
+	_Atomic uint8_t health;
+	_Atomic uint32_t live_orders;
+	_Atomic uint32_t request; /* REQ_* posted by the control plane */
+	_Atomic uint64_t msgs, held, integrity_total;
+	_Atomic uint64_t integrity[WB_INT_REASON_MAX];
+} __attribute__((aligned(64)));
+
+/* Published top of book of one symbol; levels[] holds depth bids then depth asks. */
+struct snap {
+	_Atomic uint32_t seq; /* odd while the writer updates it */
+	uint32_t nbids, nasks;
+	char trading_state;
+	uint8_t health;
+	char stock[9];
+	uint64_t ts_exch, last_seq;
+	struct wb_level levels[];
+};
+
+struct region {
+	void *p;
+	size_t n;
+	int numa;
+};
+
+struct wb_bookset {
+	/* hot, writer only */
+	struct slot *slots;
+	uint64_t hash_mask;
+	unsigned hash_shift;
+	struct order *orders;
+	uint32_t order_free;
+	struct level *levels;
+	uint32_t level_free;
+	struct lvent *arena;
+	uint32_t arena_top, arena_cap;
+	uint32_t arena_free[ARENA_CLASSES]; /* offset + 1 of a free block per class, 0 = none */
+	struct book *books;
+	uint16_t *dirty_list;
+	uint32_t ndirty;
+	struct wb_event scratch; /* target of writes when a batch is full */
+	struct wb_book_opts opts;
+	uint8_t stale;
+	size_t snap_stride;
+	unsigned char *snaps;
+
+	/* read by other threads */
+	_Atomic uint64_t msgs, live_orders, live_levels;
+	_Atomic uint64_t order_table_full, level_table_full, integrity_total;
+	_Atomic uint64_t symbols, event_overflow;
+	_Atomic uint32_t requests_pending;
+	uint64_t memory_bytes;
+
+	struct region r_slots, r_orders, r_levels, r_arena, r_books, r_dirty, r_snaps;
+};
+
+/* Context of one message being applied. */
+struct apply {
+	struct wb_bookset *bs;
+	struct wb_event_batch *out;
+	uint64_t ts, seq, ts_recv;
+	uint8_t flags;
+};
+
+/* ---------------------------------------------------------------- memory */
+
+static int region_alloc(struct region *r, size_t n, int node)
+{
+	size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 4096;
+
+	n = (n + align - 1) & ~(align - 1);
+	r->n = n;
+	r->numa = 0;
+	if (node >= 0 && numa_available() >= 0) {
+		r->p = numa_alloc_onnode(n, node);
+		r->numa = 1;
+	} else if (posix_memalign(&r->p, align, n) != 0) {
+		r->p = NULL;
+	}
+	if (!r->p)
+		return -ENOMEM;
+	/* random probes over hundreds of MiB: 2 MiB pages cut the TLB misses (best effort) */
+	if (n >= HUGE_PAGE)
+		(void)madvise(r->p, n, MADV_HUGEPAGE);
+	/* touch every page now so the hot path never takes a page fault */
+	memset(r->p, 0, n);
+	return 0;
+}
+
+static void region_free(struct region *r)
+{
+	if (!r->p)
+		return;
+	if (r->numa)
+		numa_free(r->p, r->n);
+	else
+		free(r->p);
+	r->p = NULL;
+}
+
+static struct snap *snap_of(const struct wb_bookset *bs, uint32_t locate)
+{
+	return (struct snap *)(bs->snaps + (size_t)locate * bs->snap_stride);
+}
+
+int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
+{
+	struct wb_bookset *bs;
+	uint64_t hcap;
+	unsigned bits;
+	int rc;
+
+	if (!opts || !out || opts->max_orders == 0 || opts->max_levels == 0 || opts->max_symbols == 0 ||
+	    opts->max_symbols > WB_BOOK_MAX_LOCATES || opts->snapshot_depth > WB_TOP_MAX_DEPTH ||
+	    opts->max_orders >= UINT32_MAX / 2 || opts->max_levels >= UINT32_MAX / 8)
+		return -EINVAL;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return -ENOMEM;
+	bs->opts = *opts;
+
+	for (bits = 4, hcap = 16; hcap < 2ull * opts->max_orders; bits++, hcap <<= 1)
+		;
+	bs->hash_mask = hcap - 1;
+	bs->hash_shift = 64 - bits;
+	/* the arena holds every side's sorted array; 4x covers doubling slack and classes */
+	bs->arena_cap = 4 * opts->max_levels + 2 * ARENA_MIN_CAP * opts->max_symbols;
+	bs->snap_stride = (sizeof(struct snap) + 2 * (size_t)opts->snapshot_depth * sizeof(struct wb_level) + 63) &
+			  ~(size_t)63;
+
+	rc = region_alloc(&bs->r_slots, hcap * sizeof(struct slot), opts->numa_node);
+	if (rc)
+		goto out_free_bs;
+	rc = region_alloc(&bs->r_orders, ((size_t)opts->max_orders + 1) * sizeof(struct order), opts->numa_node);
+	if (rc)
+		goto out_free_slots;
+	rc = region_alloc(&bs->r_levels, ((size_t)opts->max_levels + 1) * sizeof(struct level), opts->numa_node);
+	if (rc)
+		goto out_free_orders;
+	rc = region_alloc(&bs->r_arena, (size_t)bs->arena_cap * sizeof(struct lvent), opts->numa_node);
+	if (rc)
+		goto out_free_levels;
+	rc = region_alloc(&bs->r_books, (size_t)opts->max_symbols * sizeof(struct book), opts->numa_node);
+	if (rc)
+		goto out_free_arena;
+	rc = region_alloc(&bs->r_dirty, (size_t)opts->max_symbols * sizeof(uint16_t), opts->numa_node);
+	if (rc)
+		goto out_free_books;
+	rc = region_alloc(&bs->r_snaps, (size_t)opts->max_symbols * bs->snap_stride, opts->numa_node);
+	if (rc)
+		goto out_free_dirty;
+
+	bs->slots = bs->r_slots.p;
+	bs->orders = bs->r_orders.p;
+	bs->levels = bs->r_levels.p;
+	bs->arena = bs->r_arena.p;
+	bs->books = bs->r_books.p;
+	bs->dirty_list = bs->r_dirty.p;
+	bs->snaps = bs->r_snaps.p;
+	bs->memory_bytes = sizeof(*bs) + bs->r_slots.n + bs->r_orders.n + bs->r_levels.n + bs->r_arena.n +
+			   bs->r_books.n + bs->r_dirty.n + bs->r_snaps.n;
+
+	/* free lists in index order, so a fresh table fills memory front to back */
+	for (uint32_t i = 1; i <= opts->max_orders; i++)
+		bs->orders[i].next = i < opts->max_orders ? i + 1 : NIL;
+	bs->order_free = 1;
+	for (uint32_t i = 1; i <= opts->max_levels; i++)
+		bs->levels[i].head = i < opts->max_levels ? i + 1 : NIL;
+	bs->level_free = 1;
+	for (uint32_t l = 0; l < opts->max_symbols; l++) {
+		struct book *b = &bs->books[l];
+		struct snap *sn = snap_of(bs, l);
+
+		b->side[0].cls = b->side[1].cls = 0xff;
+		b->trading_state = ' ';
+		sn->trading_state = ' ';
+	}
+	*out = bs;
+	return 0;
+
+out_free_dirty:
+	region_free(&bs->r_dirty);
+out_free_books:
+	region_free(&bs->r_books);
+out_free_arena:
+	region_free(&bs->r_arena);
+out_free_levels:
+	region_free(&bs->r_levels);
+out_free_orders:
+	region_free(&bs->r_orders);
+out_free_slots:
+	region_free(&bs->r_slots);
+out_free_bs:
+	free(bs);
+	return rc;
+}
+
+void wb_bookset_destroy(struct wb_bookset *bs)
+{
+	if (!bs)
+		return;
+	region_free(&bs->r_snaps);
+	region_free(&bs->r_dirty);
+	region_free(&bs->r_books);
+	region_free(&bs->r_arena);
+	region_free(&bs->r_levels);
+	region_free(&bs->r_orders);
+	region_free(&bs->r_slots);
+	free(bs);
+}
+
+/* ---------------------------------------------------------------- order hash */
+
+/* ITCH assigns references nearly in sequence: keeping their low bits (folding the high
+ * ones in) puts orders that arrive together in neighbouring slots, so the hash stays in
+ * cache and TLB instead of scattering over the whole table. */
+static inline uint64_t hash_home(const struct wb_bookset *bs, uint64_t ref)
+{
+	unsigned bits = 64 - bs->hash_shift;
+
+	return (ref ^ (ref >> bits) ^ (ref >> (2 * bits))) & bs->hash_mask;
+}
+
+/* Slot holding ref, or the empty slot where it would go (idx == NIL). */
+static inline uint64_t hash_find(const struct wb_bookset *bs, uint64_t ref)
+{
+	uint64_t i = hash_home(bs, ref);
+
+	while (bs->slots[i].idx != NIL && bs->slots[i].ref != ref)
+		i = (i + 1) & bs->hash_mask;
+	return i;
+}
+
+/* Backward-shift deletion: no tombstones, probe chains stay short. */
+static void hash_erase(struct wb_bookset *bs, uint64_t i)
+{
+	uint64_t j = i;
+
+	for (;;) {
+		j = (j + 1) & bs->hash_mask;
+		if (bs->slots[j].idx == NIL)
+			break;
+		uint64_t k = hash_home(bs, bs->slots[j].ref);
+		if (((j - k) & bs->hash_mask) >= ((j - i) & bs->hash_mask)) {
+			bs->slots[i] = bs->slots[j];
+			i = j;
+		}
+	}
+	bs->slots[i].idx = NIL;
+}
+
+/* ---------------------------------------------------------------- side arrays */
+
+static inline uint32_t class_cap(uint8_t cls) { return ARENA_MIN_CAP << cls; }
+
+static int arena_get(struct wb_bookset *bs, uint8_t cls, uint32_t *off)
+{
+	uint32_t cap = class_cap(cls);
+
+	if (bs->arena_free[cls]) {
+		*off = bs->arena_free[cls] - 1;
+		bs->arena_free[cls] = bs->arena[*off].level;
+		return 0;
+	}
+	if (bs->arena_cap - bs->arena_top < cap)
+		return -ENOSPC;
+	*off = bs->arena_top;
+	bs->arena_top += cap;
+	return 0;
+}
+
+static void arena_put(struct wb_bookset *bs, uint8_t cls, uint32_t off)
+{
+	bs->arena[off].level = bs->arena_free[cls];
+	bs->arena_free[cls] = off + 1;
+}
+
+static inline int64_t side_key(int s, int64_t price) { return s == SIDE_BID ? price : -price; }
+
+/* Position of key in the side's array, or where it would be inserted (*found = 0).
+ * Looks near the top first: most changes happen there. */
+static inline uint32_t side_search(const struct wb_bookset *bs, const struct side *sd, int64_t key, int *found)
+{
+	const struct lvent *a = bs->arena + sd->off;
+	uint32_t lo = 0, hi = sd->n, i = sd->n;
+
+	for (int step = 0; step < 8 && i > 0; step++, i--) {
+		if (a[i - 1].key <= key) {
+			*found = a[i - 1].key == key;
+			return *found ? i - 1 : i;
+		}
+	}
+	hi = i;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (a[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < sd->n && a[lo].key == key;
+	return lo;
+}
+
+static int side_insert(struct wb_bookset *bs, struct side *sd, uint32_t pos, int64_t key, uint32_t level)
+{
+	if (sd->cls == 0xff || sd->n == class_cap(sd->cls)) {
+		uint8_t cls = sd->cls == 0xff ? 0 : sd->cls + 1;
+		uint32_t off;
+
+		if (cls >= ARENA_CLASSES || arena_get(bs, cls, &off))
+			return -ENOSPC;
+		if (sd->n)
+			memcpy(bs->arena + off, bs->arena + sd->off, sd->n * sizeof(struct lvent));
+		if (sd->cls != 0xff)
+			arena_put(bs, sd->cls, sd->off);
+		sd->off = off;
+		sd->cls = cls;
+	}
+	struct lvent *a = bs->arena + sd->off;
+	memmove(a + pos + 1, a + pos, (sd->n - pos) * sizeof(*a));
+	a[pos].key = key;
+	a[pos].level = level;
+	sd->n++;
+	return 0;
+}
+
+static void side_remove(struct wb_bookset *bs, struct side *sd, uint32_t pos)
+{
+	struct lvent *a = bs->arena + sd->off;
+
+	memmove(a + pos, a + pos + 1, (sd->n - pos - 1) * sizeof(*a));
+	sd->n--;
+}
+
+static void side_release(struct wb_bookset *bs, struct side *sd)
+{
+	if (sd->cls != 0xff)
+		arena_put(bs, sd->cls, sd->off);
+	sd->cls = 0xff;
+	sd->n = 0;
+	sd->off = 0;
+}
+
+static inline const struct level *side_best(const struct wb_bookset *bs, const struct side *sd)
+{
+	return sd->n ? &bs->levels[bs->arena[sd->off + sd->n - 1].level] : NULL;
+}
+
+/* Level at price on side s, created (empty) if absent; NIL when the pool or arena is full. */
+static uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t price)
+{
+	struct side *sd = &b->side[s];
+	int64_t key = side_key(s, price);
+	int found;
+	uint32_t pos = side_search(bs, sd, key, &found), li;
+
+	if (found)
+		return bs->arena[sd->off + pos].level;
+	li = bs->level_free;
+	if (li == NIL)
+		return NIL;
+	if (side_insert(bs, sd, pos, key, li))
+		return NIL;
+	bs->level_free = bs->levels[li].head;
+	bs->levels[li] = (struct level){ .price = price };
+	CNT_ADD(bs->live_levels, 1);
+	return li;
+}
+
+static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li)
+{
+	struct side *sd = &b->side[s];
+	int found;
+	uint32_t pos = side_search(bs, sd, side_key(s, bs->levels[li].price), &found);
+
+	if (found)
+		side_remove(bs, sd, pos);
+	bs->levels[li].head = bs->level_free;
+	bs->level_free = li;
+	CNT_SUB(bs->live_levels, 1);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static inline struct wb_event *emit(struct apply *c, uint8_t type, uint16_t locate)
+{
+	struct wb_event *e = wb_batch_push(c->out);
+
+	if (__builtin_expect(!e, 0))
+		e = &c->bs->scratch;
+	e->ts_exch = c->ts;
+	e->ts_recv = c->ts_recv;
+	e->seq = c->seq;
+	e->ref = 0;
+	e->aux = 0;
+	e->price = 0;
+	e->shares = 0;
+	e->level_shares = 0;
+	e->locate = locate;
+	e->level_orders = 0;
+	e->type = type;
+	e->side = 0;
+	e->feed = c->bs->opts.feed;
+	e->flags = c->flags;
+	return e;
+}
+
+static inline void level_into(struct wb_event *e, const struct level *lv)
+{
+	e->level_shares = lv->shares > UINT32_MAX ? UINT32_MAX : (uint32_t)lv->shares;
+	e->level_orders = lv->orders > UINT16_MAX ? UINT16_MAX : (uint16_t)lv->orders;
+}
+
+static inline uint8_t side_char(int s) { return s == SIDE_BID ? 'B' : 'S'; }
+
+static uint64_t raw8(const char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, p, n < 8 ? n : 8);
+	return v;
+}
+
+/* ---------------------------------------------------------------- health */
+
+static void book_touch(struct wb_bookset *bs, struct book *b, uint16_t locate)
+{
+	if (!b->dirty) {
+		b->dirty = 1;
+		bs->dirty_list[bs->ndirty++] = locate;
+	}
+}
+
+static void health_update(struct wb_bookset *bs, struct book *b, uint16_t locate)
+{
+	uint8_t h = b->frozen ? WB_HEALTH_FROZEN : bs->stale ? WB_HEALTH_STALE
+			      : b->flagged		    ? WB_HEALTH_FLAGGED
+							    : WB_HEALTH_OK;
+
+	if (atomic_load_explicit(&b->health, memory_order_relaxed) != h) {
+		atomic_store_explicit(&b->health, h, memory_order_relaxed);
+		book_touch(bs, b, locate);
+	}
+}
+
+/* Counts an integrity problem, emits its event and applies the policy. b may be NULL
+ * (locate outside the table). */
+static struct wb_event *integrity(struct apply *c, struct book *b, uint16_t locate, uint8_t reason, uint64_t ref)
+{
+	struct wb_bookset *bs = c->bs;
+	struct wb_event *e;
+
+	CNT_ADD(bs->integrity_total, 1);
+	if (b) {
+		CNT_ADD(b->integrity[reason], 1);
+		CNT_ADD(b->integrity_total, 1);
+		if (bs->opts.policy == WB_POLICY_FREEZE)
+			b->frozen = 1;
+		else
+			b->flagged = 1;
+		health_update(bs, b, locate);
+	}
+	e = emit(c, WB_EV_INTEGRITY, locate);
+	e->side = reason;
+	e->ref = ref;
+	return e;
+}
+
+/* After an order or level joined side s at price: is it at or through the other side? */
+static void check_cross(struct apply *c, struct book *b, uint16_t locate, int s, int64_t price, uint64_t ref)
+{
+	const struct side *own = &b->side[s], *opp = &b->side[!s];
+	int64_t opp_price, bid, ask;
+
+	if (!opp->n)
+		return;
+	/* best prices from the sorted keys: no level record to fetch */
+	opp_price = side_key(!s, c->bs->arena[opp->off + opp->n - 1].key);
+	bid = s == SIDE_BID ? price : opp_price;
+	ask = s == SIDE_BID ? opp_price : price;
+	if (bid < ask)
+		return;
+	/* only a change at the top can lock or cross the book */
+	if (side_key(s, c->bs->arena[own->off + own->n - 1].key) != price)
+		return;
+	struct wb_event *e = integrity(c, b, locate, bid == ask ? WB_INT_LOCKED : WB_INT_CROSSED, ref);
+	e->price = price;
+	e->aux = (uint64_t)opp_price;
+}
+
+/* ---------------------------------------------------------------- orders */
+
+static inline struct book *book_of(struct wb_bookset *bs, uint16_t locate)
+{
+	return &bs->books[locate];
+}
+
+/* Adds an order at the back of its level queue. Returns the order index or NIL. */
+static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, char side_ch,
+			  int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
+{
+	struct wb_bookset *bs = c->bs;
+	uint64_t si;
+	uint32_t oi, li;
+	int s;
+
+	if (side_ch == 'B') {
+		s = SIDE_BID;
+	} else if (side_ch == 'S') {
+		s = SIDE_ASK;
+	} else {
+		struct wb_event *e = integrity(c, b, locate, WB_INT_BAD_SIDE, ref);
+		e->aux = (uint8_t)side_ch;
+		return NIL;
+	}
+	si = hash_find(bs, ref);
+	if (bs->slots[si].idx != NIL) {
+		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
+		e->price = price;
+		e->shares = shares;
+		return NIL;
+	}
+	oi = bs->order_free;
+	if (oi == NIL) {
+		CNT_ADD(bs->order_table_full, 1);
+		struct wb_event *e = integrity(c, b, locate, WB_INT_ORDER_TABLE_FULL, ref);
+		e->price = price;
+		e->shares = shares;
+		return NIL;
+	}
+	li = level_get(bs, b, s, price);
+	if (li == NIL) {
+		CNT_ADD(bs->level_table_full, 1);
+		struct wb_event *e = integrity(c, b, locate, WB_INT_LEVEL_TABLE_FULL, ref);
+		e->price = price;
+		e->shares = shares;
+		return NIL;
+	}
+	struct order *o = &bs->orders[oi];
+	struct level *lv = &bs->levels[li];
+
+	bs->order_free = o->next;
+	bs->slots[si].ref = ref;
+	bs->slots[si].idx = oi;
+	o->ref = ref;
+	o->shares = shares;
+	o->level = li;
+	o->locate = locate;
+	o->side = (uint8_t)s;
+	o->next = NIL;
+	o->prev = lv->tail;
+	if (lv->tail != NIL)
+		bs->orders[lv->tail].next = oi;
+	else
+		lv->head = oi;
+	lv->tail = oi;
+	lv->orders++;
+	lv->shares += shares;
+	CNT_ADD(b->live_orders, 1);
+	CNT_ADD(bs->live_orders, 1);
+
+	struct wb_event *e = emit(c, type, locate);
+	e->ref = ref;
+	e->aux = aux;
+	e->price = price;
+	e->shares = shares;
+	e->side = side_char(s);
+	e->flags |= ev_flags;
+	level_into(e, lv);
+	check_cross(c, b, locate, s, price, ref);
+	return oi;
+}
+
+/* Unlinks and frees order oi (hash slot si); drops its level when it empties. */
+static void order_remove(struct wb_bookset *bs, uint32_t oi, uint64_t si)
+{
+	struct order *o = &bs->orders[oi];
+	struct book *b = &bs->books[o->locate];
+	struct level *lv = &bs->levels[o->level];
+
+	if (o->prev != NIL)
+		bs->orders[o->prev].next = o->next;
+	else
+		lv->head = o->next;
+	if (o->next != NIL)
+		bs->orders[o->next].prev = o->prev;
+	else
+		lv->tail = o->prev;
+	lv->orders--;
+	lv->shares -= o->shares;
+	if (lv->orders == 0)
+		level_drop(bs, b, o->side, o->level);
+	hash_erase(bs, si);
+	o->next = bs->order_free;
+	bs->order_free = oi;
+	CNT_SUB(b->live_orders, 1);
+	CNT_SUB(bs->live_orders, 1);
+}
+
+/* Looks up ref for an E/C/X/D/U; counts an unknown order. */
+static uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, uint64_t *si)
+{
+	*si = hash_find(c->bs, ref);
+	uint32_t oi = c->bs->slots[*si].idx;
+
+	if (oi == NIL)
+		integrity(c, b, locate, WB_INT_UNKNOWN_ORDER, ref);
+	return oi;
+}
+
+/* Takes shares off order oi (execution or cancel), removing it at 0. Emits type. */
+static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint64_t si, uint32_t shares, uint8_t type,
+				     uint64_t aux)
+{
+	struct wb_bookset *bs = c->bs;
+	struct order *o = &bs->orders[oi];
+	uint16_t locate = o->locate;
+	struct book *b = &bs->books[locate];
+	struct level *lv = &bs->levels[o->level];
+	uint64_t ref = o->ref;
+	int s = o->side;
+	int64_t price = lv->price;
+	uint32_t applied = shares;
+
+	if (shares > o->shares) {
+		struct wb_event *ie = integrity(c, b, locate, WB_INT_EXEC_TOO_LARGE, ref);
+		ie->price = price;
+		ie->shares = o->shares;
+		ie->aux = shares;
+		applied = o->shares;
+	}
+	struct wb_event *e = emit(c, type, locate);
+	e->ref = ref;
+	e->aux = aux;
+	e->price = price;
+	e->shares = applied;
+	e->side = side_char(s);
+	if (applied == o->shares) {
+		uint32_t lorders = lv->orders - 1;
+		uint64_t lshares = lv->shares - applied;
+
+		order_remove(bs, oi, si);
+		struct level tmp = { .shares = lshares, .orders = lorders };
+		level_into(e, &tmp);
+	} else {
+		o->shares -= applied;
+		lv->shares -= applied;
+		level_into(e, lv);
+	}
+	return e;
+}
+
+/* Deletes order oi, emitting ORDER_DELETE with the remaining shares. */
+static void order_delete(struct apply *c, uint32_t oi, uint64_t si, uint8_t ev_flags)
+{
+	struct wb_bookset *bs = c->bs;
+	struct order *o = &bs->orders[oi];
+	uint16_t locate = o->locate;
+	struct level *lv = &bs->levels[o->level];
+	struct wb_event *e = emit(c, WB_EV_ORDER_DELETE, locate);
+	struct level tmp = { .shares = lv->shares - o->shares, .orders = lv->orders - 1 };
+
+	e->ref = o->ref;
+	e->price = lv->price;
+	e->shares = o->shares;
+	e->side = side_char(o->side);
+	e->flags |= ev_flags;
+	level_into(e, &tmp);
+	order_remove(bs, oi, si);
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static inline int order_msg(char t)
+{
+	return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
+}
+
+static void apply_other(struct apply *c, const struct wb_itch_msg *m)
+{
+	struct wb_event *e = emit(c, WB_EV_OTHER, m->locate);
+
+	e->side = (uint8_t)m->type;
+	switch (m->type) {
+	case 'Y':
+		e->aux = raw8(m->u.regsho.stock, 8);
+		e->shares = (uint8_t)m->u.regsho.action;
+		break;
+	case 'L':
+		e->aux = raw8(m->u.mpp.mpid, 4) | (uint64_t)(uint8_t)m->u.mpp.primary_mm << 32 |
+			 (uint64_t)(uint8_t)m->u.mpp.mm_mode << 40 | (uint64_t)(uint8_t)m->u.mpp.state << 48;
+		break;
+	case 'V':
+		e->price = (int64_t)m->u.mwcb_decline.level[0];
+		e->aux = m->u.mwcb_decline.level[1];
+		e->ref = m->u.mwcb_decline.level[2];
+		break;
+	case 'W':
+		e->shares = (uint8_t)m->u.mwcb_status.level;
+		break;
+	case 'K':
+		e->price = m->u.ipo.price;
+		e->shares = m->u.ipo.release_time;
+		e->aux = (uint8_t)m->u.ipo.qualifier;
+		break;
+	case 'J':
+		e->price = m->u.luld.ref_price;
+		e->aux = (uint64_t)m->u.luld.upper << 32 | m->u.luld.lower;
+		e->shares = m->u.luld.extension;
+		break;
+	case 'I':
+		e->ref = m->u.noii.paired;
+		e->aux = m->u.noii.imbalance;
+		e->price = m->u.noii.ref_price;
+		e->shares = m->u.noii.near_price;
+		e->level_shares = m->u.noii.far_price;
+		e->level_orders = (uint16_t)((uint8_t)m->u.noii.direction | (uint8_t)m->u.noii.cross_type << 8);
+		break;
+	case 'N':
+		e->shares = (uint8_t)m->u.rpii.interest;
+		break;
+	case 'O':
+		e->price = m->u.dlcr.near_price;
+		e->ref = m->u.dlcr.near_time;
+		e->aux = (uint64_t)m->u.dlcr.max_price << 32 | m->u.dlcr.min_price;
+		e->shares = m->u.dlcr.lower_collar;
+		e->level_shares = m->u.dlcr.upper_collar;
+		e->level_orders = (uint8_t)m->u.dlcr.eligible;
+		break;
+	default:
+		break;
+	}
+}
+
+static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, const char stock[8])
+{
+	memcpy(b->stock, stock, 8);
+	if (!b->defined) {
+		b->defined = 1;
+		CNT_ADD(bs->symbols, 1);
+	}
+	book_touch(bs, b, locate);
+}
+
+int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
+			  struct wb_event_batch *out)
+{
+	struct apply c = { .bs = bs, .out = out, .ts = m ? m->ts : 0 };
+	struct book *b = NULL;
+	struct wb_event *e;
+	uint64_t si, overflow0;
+	uint32_t n0, oi;
+	uint16_t loc;
+
+	if (!bs || !m || !out)
+		return -EINVAL;
+	if (meta) {
+		c.seq = meta->seq;
+		c.ts_recv = meta->ts_recv;
+		c.flags = meta->flags;
+	}
+	n0 = out->n;
+	overflow0 = out->overflow;
+	loc = m->locate;
+	CNT_ADD(bs->msgs, 1);
+
+	if (loc >= bs->opts.max_symbols) {
+		e = integrity(&c, NULL, loc, WB_INT_UNKNOWN_LOCATE, 0);
+		e->aux = (uint8_t)m->type;
+		goto out_mark_end;
+	}
+	b = book_of(bs, loc);
+	CNT_ADD(b->msgs, 1);
+	if (b->frozen | bs->stale)
+		c.flags |= WB_EVF_STALE;
+	if (b->frozen && order_msg(m->type)) {
+		/* a frozen book holds its state for inspection until an operator reset */
+		CNT_ADD(b->held, 1);
+		goto out_mark_end;
+	}
+
+	switch (m->type) {
+	case 'A':
+	case 'F':
+		order_add(&c, b, loc, m->u.add.ref, m->u.add.side, m->u.add.price, m->u.add.shares, WB_EV_ORDER_ADD,
+			  m->type == 'F' ? raw8(m->u.add.mpid, 4) : 0, 0);
+		break;
+	case 'E':
+		oi = order_find(&c, b, loc, m->u.exec.ref, &si);
+		if (oi != NIL)
+			order_reduce(&c, oi, si, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
+		break;
+	case 'C': {
+		oi = order_find(&c, b, loc, m->u.exec_px.ref, &si);
+		if (oi == NIL)
+			break;
+		struct wb_event *x = order_reduce(&c, oi, si, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
+						  m->u.exec_px.match);
+		uint8_t side = x->side;
+		uint32_t sh = x->shares;
+
+		e = emit(&c, WB_EV_TRADE, loc);
+		e->ref = m->u.exec_px.ref;
+		e->aux = m->u.exec_px.match;
+		e->price = m->u.exec_px.price;
+		e->shares = sh;
+		e->side = side;
+		e->flags |= WB_EVF_WITH_PRICE | (m->u.exec_px.printable == 'N' ? WB_EVF_NONPRINTABLE : 0);
+		break;
+	}
+	case 'X':
+		oi = order_find(&c, b, loc, m->u.cancel.ref, &si);
+		if (oi != NIL)
+			order_reduce(&c, oi, si, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
+		break;
+	case 'D':
+		oi = order_find(&c, b, loc, m->u.del.ref, &si);
+		if (oi != NIL)
+			order_delete(&c, oi, si, 0);
+		break;
+	case 'U': {
+		oi = order_find(&c, b, loc, m->u.replace.old_ref, &si);
+		if (oi == NIL)
+			break;
+		char side_ch = (char)side_char(bs->orders[oi].side);
+		uint16_t oloc = bs->orders[oi].locate;
+
+		order_delete(&c, oi, si, WB_EVF_REPLACE);
+		/* the new order keeps the original's side and locate and joins the back of its queue */
+		order_add(&c, book_of(bs, oloc), oloc, m->u.replace.new_ref, side_ch, m->u.replace.price,
+			  m->u.replace.shares, WB_EV_ORDER_REPLACE, m->u.replace.old_ref, WB_EVF_REPLACE);
+		break;
+	}
+	case 'P':
+		e = emit(&c, WB_EV_TRADE, loc);
+		e->ref = m->u.trade.ref;
+		e->side = (uint8_t)m->u.trade.side;
+		e->shares = m->u.trade.shares;
+		e->price = m->u.trade.price;
+		e->aux = m->u.trade.match;
+		break;
+	case 'Q':
+		e = emit(&c, WB_EV_TRADE, loc);
+		e->side = (uint8_t)m->u.cross.cross_type;
+		e->shares = m->u.cross.shares > UINT32_MAX ? UINT32_MAX : (uint32_t)m->u.cross.shares;
+		e->price = m->u.cross.price;
+		e->aux = m->u.cross.match;
+		e->flags |= WB_EVF_CROSS;
+		break;
+	case 'B':
+		e = emit(&c, WB_EV_TRADE_BREAK, loc);
+		e->aux = m->u.broken.match;
+		break;
+	case 'R':
+		set_stock(bs, b, loc, m->u.dir.stock);
+		e = emit(&c, WB_EV_SYMBOL, loc);
+		e->aux = raw8(m->u.dir.stock, 8);
+		e->side = (uint8_t)m->u.dir.market_category;
+		e->shares = m->u.dir.round_lot_size;
+		break;
+	case 'H':
+		b->trading_state = m->u.action.state;
+		book_touch(bs, b, loc);
+		e = emit(&c, WB_EV_STATUS, loc);
+		e->side = (uint8_t)m->u.action.state;
+		e->aux = raw8(m->u.action.reason, 4);
+		break;
+	case 'h':
+		/* operational halt: 'h' while halted, 'T' when the market resumes it */
+		b->trading_state = m->u.op_halt.action == 'H' ? 'h' : 'T';
+		book_touch(bs, b, loc);
+		e = emit(&c, WB_EV_STATUS, loc);
+		e->side = (uint8_t)b->trading_state;
+		e->aux = (uint8_t)m->u.op_halt.market_code | (uint64_t)(uint8_t)m->u.op_halt.action << 8;
+		e->ref = 'h';
+		break;
+	case 'S':
+		e = emit(&c, WB_EV_SYSTEM, loc);
+		e->side = (uint8_t)m->u.sys.event_code;
+		break;
+	default:
+		apply_other(&c, m);
+		break;
+	}
+	if (order_msg(m->type)) {
+		b->last_seq = c.seq;
+		b->last_ts = c.ts;
+		book_touch(bs, b, loc);
+	}
+
+out_mark_end:
+	if (out->n > n0)
+		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
+	if (out->overflow != overflow0)
+		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- price-level books */
+
+int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int64_t price, uint32_t size,
+			 bool batch_end, uint64_t ts_exch, const struct wb_msg_meta *meta, struct wb_event_batch *out)
+{
+	struct apply c = { .bs = bs, .out = out, .ts = ts_exch };
+	struct wb_event *e;
+	struct book *b;
+	uint32_t n0;
+	uint64_t overflow0;
+	int s;
+
+	if (!bs || !out)
+		return -EINVAL;
+	if (meta) {
+		c.seq = meta->seq;
+		c.ts_recv = meta->ts_recv;
+		c.flags = meta->flags;
+	}
+	n0 = out->n;
+	overflow0 = out->overflow;
+	CNT_ADD(bs->msgs, 1);
+	if (locate >= bs->opts.max_symbols) {
+		integrity(&c, NULL, locate, WB_INT_UNKNOWN_LOCATE, 0);
+		goto out_mark_end;
+	}
+	b = book_of(bs, locate);
+	CNT_ADD(b->msgs, 1);
+	if (b->frozen | bs->stale)
+		c.flags |= WB_EVF_STALE;
+	if (side != 'B' && side != 'S') {
+		e = integrity(&c, b, locate, WB_INT_BAD_SIDE, 0);
+		e->aux = (uint8_t)side;
+		e->price = price;
+		goto out_batch;
+	}
+	if (b->frozen) {
+		CNT_ADD(b->held, 1);
+		goto out_batch;
+	}
+	s = side == 'B' ? SIDE_BID : SIDE_ASK;
+	if (size == 0) {
+		int found;
+		uint32_t pos = side_search(bs, &b->side[s], side_key(s, price), &found);
+
+		if (found)
+			level_drop(bs, b, s, bs->arena[b->side[s].off + pos].level);
+	} else {
+		uint32_t li = level_get(bs, b, s, price);
+
+		if (li == NIL) {
+			CNT_ADD(bs->level_table_full, 1);
+			e = integrity(&c, b, locate, WB_INT_LEVEL_TABLE_FULL, 0);
+			e->price = price;
+			e->shares = size;
+			goto out_batch;
+		}
+		bs->levels[li].shares = size;
+	}
+	e = emit(&c, WB_EV_LEVEL, locate);
+	e->side = (uint8_t)side;
+	e->price = price;
+	e->shares = size;
+	e->level_shares = size;
+	b->last_seq = c.seq;
+	b->last_ts = ts_exch;
+
+out_batch:
+	/* a price-level batch may pass through crossed states; judge it only when complete */
+	b->batch_open = !batch_end;
+	book_touch(bs, b, locate);
+	if (batch_end && !b->frozen) {
+		const struct level *bid = side_best(bs, &b->side[SIDE_BID]);
+		const struct level *ask = side_best(bs, &b->side[SIDE_ASK]);
+
+		if (bid && ask && bid->price >= ask->price) {
+			e = integrity(&c, b, locate, bid->price == ask->price ? WB_INT_LOCKED : WB_INT_CROSSED, 0);
+			e->price = bid->price;
+			e->aux = (uint64_t)ask->price;
+		}
+	}
+out_mark_end:
+	if (batch_end && out->n > n0)
+		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
+	if (out->overflow != overflow0)
+		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
+	return 0;
+}
+
+int wb_bookset_define_symbol(struct wb_bookset *bs, uint16_t locate, const char stock[8])
+{
+	if (!bs || !stock)
+		return -EINVAL;
+	if (locate >= bs->opts.max_symbols)
+		return -ERANGE;
+	set_stock(bs, book_of(bs, locate), locate, stock);
+	return 0;
+}
+
+void wb_bookset_set_trading_state(struct wb_bookset *bs, uint16_t locate, char state)
+{
+	if (!bs || locate >= bs->opts.max_symbols)
+		return;
+	bs->books[locate].trading_state = state;
+	book_touch(bs, &bs->books[locate], locate);
+}
+
+/* ---------------------------------------------------------------- publish */
+
+static uint32_t side_top(const struct wb_bookset *bs, const struct side *sd, uint32_t depth, struct wb_level *dst)
+{
+	uint32_t n = sd->n < depth ? sd->n : depth;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct level *lv = &bs->levels[bs->arena[sd->off + sd->n - 1 - i].level];
+		dst[i].price = lv->price;
+		dst[i].shares = lv->shares;
+		dst[i].orders = lv->orders;
+	}
+	return n;
+}
+
+static void stock_copy(char dst[9], const char src[8])
+{
+	int n = 8;
+
+	while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0'))
+		n--;
+	memcpy(dst, src, (size_t)n);
+	dst[n] = '\0';
+}
+
+static void snap_write(struct wb_bookset *bs, uint16_t locate)
+{
+	struct book *b = &bs->books[locate];
+	struct snap *sn = snap_of(bs, locate);
+	uint32_t depth = bs->opts.snapshot_depth;
+	uint32_t s0 = atomic_load_explicit(&sn->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&sn->seq, s0 + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	sn->nbids = side_top(bs, &b->side[SIDE_BID], depth, sn->levels);
+	sn->nasks = side_top(bs, &b->side[SIDE_ASK], depth, sn->levels + depth);
+	sn->trading_state = b->trading_state;
+	sn->health = atomic_load_explicit(&b->health, memory_order_relaxed);
+	stock_copy(sn->stock, b->stock);
+	sn->ts_exch = b->last_ts;
+	sn->last_seq = b->last_seq;
+	atomic_store_explicit(&sn->seq, s0 + 2, memory_order_release);
+}
+
+void wb_bookset_publish(struct wb_bookset *bs)
+{
+	uint32_t keep = 0;
+
+	if (!bs)
+		return;
+	for (uint32_t i = 0; i < bs->ndirty; i++) {
+		uint16_t locate = bs->dirty_list[i];
+		struct book *b = &bs->books[locate];
+
+		if (b->batch_open) {
+			/* readers only ever see a price-level book at a batch end */
+			bs->dirty_list[keep++] = locate;
+			continue;
+		}
+		snap_write(bs, locate);
+		b->dirty = 0;
+	}
+	bs->ndirty = keep;
+}
+
+void wb_bookset_set_stale(struct wb_bookset *bs, bool stale)
+{
+	if (!bs)
+		return;
+	bs->stale = stale;
+	for (uint32_t l = 0; l < bs->opts.max_symbols; l++)
+		if (bs->books[l].defined)
+			health_update(bs, &bs->books[l], (uint16_t)l);
+}
+
+/* ---------------------------------------------------------------- operator requests */
+
+static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
+{
+	for (int s = 0; s < 2; s++) {
+		struct side *sd = &b->side[s];
+
+		for (uint32_t i = 0; i < sd->n; i++) {
+			uint32_t li = bs->arena[sd->off + i].level;
+			struct level *lv = &bs->levels[li];
+
+			for (uint32_t oi = lv->head; oi != NIL;) {
+				struct order *o = &bs->orders[oi];
+				uint32_t next = o->next;
+
+				hash_erase(bs, hash_find(bs, o->ref));
+				o->next = bs->order_free;
+				bs->order_free = oi;
+				CNT_SUB(bs->live_orders, 1);
+				oi = next;
+			}
+			lv->head = bs->level_free;
+			bs->level_free = li;
+			CNT_SUB(bs->live_levels, 1);
+		}
+		side_release(bs, sd);
+	}
+	atomic_store_explicit(&b->live_orders, 0, memory_order_relaxed);
+	b->frozen = 0;
+	b->flagged = 0;
+	b->batch_open = 0;
+	health_update(bs, b, locate);
+	book_touch(bs, b, locate);
+}
+
+void wb_bookset_service(struct wb_bookset *bs)
+{
+	if (!bs || !atomic_exchange_explicit(&bs->requests_pending, 0, memory_order_acquire))
+		return;
+	for (uint32_t l = 0; l < bs->opts.max_symbols; l++) {
+		struct book *b = &bs->books[l];
+		uint32_t req;
+
+		if (!atomic_load_explicit(&b->request, memory_order_relaxed))
+			continue;
+		req = atomic_exchange_explicit(&b->request, 0, memory_order_acquire);
+		if (req & REQ_RESET) {
+			book_reset(bs, b, (uint16_t)l);
+		} else if (req & REQ_FREEZE) {
+			b->frozen = 1;
+			health_update(bs, b, (uint16_t)l);
+		}
+	}
+}
+
+static int post_request(struct wb_bookset *bs, uint16_t locate, uint32_t req)
+{
+	if (!bs)
+		return -EINVAL;
+	if (locate >= bs->opts.max_symbols)
+		return -ENOENT;
+	atomic_fetch_or_explicit(&bs->books[locate].request, req, memory_order_release);
+	atomic_store_explicit(&bs->requests_pending, 1, memory_order_release);
+	return 0;
+}
+
+int wb_bookset_request_freeze(struct wb_bookset *bs, uint16_t locate)
+{
+	return post_request(bs, locate, REQ_FREEZE);
+}
+
+int wb_bookset_request_reset(struct wb_bookset *bs, uint16_t locate)
+{
+	return post_request(bs, locate, REQ_RESET);
+}
+
+/* ---------------------------------------------------------------- readers */
+
+static int defined(const struct wb_bookset *bs, uint32_t locate)
+{
+	return bs && locate < bs->opts.max_symbols && bs->books[locate].defined;
+}
+
+int wb_bookset_find(const struct wb_bookset *bs, const char *symbol)
+{
+	char want[9];
+	size_t n;
+
+	if (!bs || !symbol)
+		return -EINVAL;
+	n = strlen(symbol);
+	while (n > 0 && symbol[n - 1] == ' ')
+		n--;
+	if (n == 0 || n > 8)
+		return -ENOENT;
+	memcpy(want, symbol, n);
+	want[n] = '\0';
+	for (uint32_t l = 0; l < bs->opts.max_symbols; l++) {
+		char have[9];
+
+		if (!bs->books[l].defined)
+			continue;
+		stock_copy(have, bs->books[l].stock);
+		if (strcmp(have, want) == 0)
+			return (int)l;
+	}
+	return -ENOENT;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t depth, struct wb_top *out)
+{
+	const struct snap *sn;
+	uint32_t sdepth;
+
+	if (!bs || !out)
+		return -EINVAL;
+	if (!defined(bs, locate))
+		return -ENOENT;
+	sdepth = bs->opts.snapshot_depth;
+	if (depth > sdepth)
+		depth = sdepth;
+	sn = snap_of(bs, locate);
+	for (int tries = 0; tries < READ_RETRIES; tries++) {
+		uint32_t s1 = atomic_load_explicit(&((struct snap *)sn)->seq, memory_order_acquire);
+
+		if (s1 & 1) {
+			cpu_relax();
+			continue;
+		}
+		out->locate = locate;
+		memcpy(out->stock, sn->stock, sizeof(out->stock));
+		out->trading_state = sn->trading_state;
+		out->health = sn->health;
+		out->nbids = sn->nbids < depth ? sn->nbids : depth;
+		out->nasks = sn->nasks < depth ? sn->nasks : depth;
+		memcpy(out->bids, sn->levels, out->nbids * sizeof(struct wb_level));
+		memcpy(out->asks, sn->levels + sdepth, out->nasks * sizeof(struct wb_level));
+		out->ts_exch = sn->ts_exch;
+		out->seq = sn->last_seq;
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&((struct snap *)sn)->seq, memory_order_relaxed) == s1) {
+			out->stock[8] = '\0';
+			return 0;
+		}
+		cpu_relax();
+	}
+	return -EAGAIN;
+}
+
+int wb_bookset_symbol_stats(const struct wb_bookset *bs, uint16_t locate, struct wb_symbol_stats *out)
+{
+	struct book *b;
+
+	if (!bs || !out)
+		return -EINVAL;
+	if (locate >= bs->opts.max_symbols)
+		return -ENOENT;
+	b = &((struct wb_bookset *)bs)->books[locate];
+	memset(out, 0, sizeof(*out));
+	out->locate = locate;
+	stock_copy(out->stock, b->stock);
+	out->trading_state = b->trading_state;
+	out->health = atomic_load_explicit(&b->health, memory_order_relaxed);
+	out->msgs = CNT_GET(b->msgs);
+	for (int r = 0; r < WB_INT_REASON_MAX; r++)
+		out->integrity[r] = CNT_GET(b->integrity[r]);
+	out->integrity_total = CNT_GET(b->integrity_total);
+	out->live_orders = CNT_GET(b->live_orders);
+	out->held = CNT_GET(b->held);
+	return 0;
+}
+
+int wb_bookset_next_symbol(const struct wb_bookset *bs, uint32_t from)
+{
+	if (!bs)
+		return -EINVAL;
+	for (uint32_t l = from; l < bs->opts.max_symbols; l++)
+		if (bs->books[l].defined)
+			return (int)l;
+	return -ENOENT;
+}
+
+void wb_bookset_stats(const struct wb_bookset *bs, struct wb_bookset_stats *out)
+{
+	struct wb_bookset *w = (struct wb_bookset *)bs;
+
+	if (!bs || !out)
+		return;
+	out->msgs = CNT_GET(w->msgs);
+	out->live_orders = CNT_GET(w->live_orders);
+	out->max_orders = bs->opts.max_orders;
+	out->live_levels = CNT_GET(w->live_levels);
+	out->max_levels = bs->opts.max_levels;
+	out->order_table_full = CNT_GET(w->order_table_full);
+	out->level_table_full = CNT_GET(w->level_table_full);
+	out->integrity_total = CNT_GET(w->integrity_total);
+	out->symbols = CNT_GET(w->symbols);
+	out->event_overflow = CNT_GET(w->event_overflow);
+	out->memory_bytes = bs->memory_bytes;
+}
+
+uint8_t wb_bookset_price_decimals(const struct wb_bookset *bs)
+{
+	return bs ? bs->opts.price_decimals : 0;
+}
+
+size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_level_cb cb, void *arg)
+{
+	size_t visited = 0;
+
+	if (!bs || !cb || locate >= bs->opts.max_symbols)
+		return 0;
+	for (int s = 0; s < 2; s++) {
+		const struct side *sd = &bs->books[locate].side[s];
+
+		for (uint32_t i = sd->n; i > 0; i--) {
+			const struct level *lv = &bs->levels[bs->arena[sd->off + i - 1].level];
+			struct wb_level out = { .price = lv->price, .shares = lv->shares, .orders = lv->orders };
+
+			cb(arg, (char)side_char(s), &out);
+			visited++;
+		}
+	}
+	return visited;
+}
+
+size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
+			      wb_order_cb cb, void *arg)
+{
+	const struct side *sd;
+	size_t visited = 0;
+	uint32_t pos;
+	int s, found;
+
+	if (!bs || !cb || locate >= bs->opts.max_symbols || (side != 'B' && side != 'S'))
+		return 0;
+	s = side == 'B' ? SIDE_BID : SIDE_ASK;
+	sd = &bs->books[locate].side[s];
+	pos = side_search(bs, sd, side_key(s, price), &found);
+	if (!found)
+		return 0;
+	const struct level *lv = &bs->levels[bs->arena[sd->off + pos].level];
+	for (uint32_t oi = lv->head; oi != NIL; oi = bs->orders[oi].next) {
+		struct wb_order_info o = {
+			.ref = bs->orders[oi].ref, .price = lv->price, .shares = bs->orders[oi].shares, .side = side
+		};
+		cb(arg, &o);
+		visited++;
+	}
+	return visited;
+}
+
+int wb_price_format(char *buf, size_t n, int64_t price, uint8_t decimals)
+{
+	uint64_t scale = 1, mag;
+	const char *sign = "";
+	int rc;
+
+	if (!buf || n == 0)
+		return -EINVAL;
+	if (decimals > 18)
+		decimals = 18;
+	for (uint8_t i = 0; i < decimals; i++)
+		scale *= 10;
+	if (price < 0) {
+		sign = "-";
+		mag = (uint64_t)0 - (uint64_t)price;
+	} else {
+		mag = (uint64_t)price;
+	}
+	if (decimals == 0)
+		rc = snprintf(buf, n, "%s%llu", sign, (unsigned long long)mag);
+	else
+		rc = snprintf(buf, n, "%s%llu.%0*llu", sign, (unsigned long long)(mag / scale), (int)decimals,
+			      (unsigned long long)(mag % scale));
+	if (rc < 0)
+		return -EINVAL;
+	return rc < (int)n ? rc : (int)n - 1;
+}

@@ -108,6 +108,7 @@ struct wb_symbol_stats {
 	uint64_t integrity[WB_INT_REASON_MAX];        /* per reason */
 	uint64_t integrity_total;
 	uint32_t live_orders;
+	uint64_t held;                                /* order messages dropped while frozen */
 };
 
 struct wb_bookset_stats {
@@ -140,6 +141,19 @@ int wb_bookset_request_reset(struct wb_bookset *bs, uint16_t locate);
  * first; returns the number of levels visited. */
 typedef void (*wb_level_cb)(void *arg, char side, const struct wb_level *lvl);
 size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_level_cb cb, void *arg);
+
+/* One resting order, as seen by wb_bookset_walk_orders. */
+struct wb_order_info {
+	uint64_t ref;
+	int64_t price;
+	uint32_t shares;
+	char side;
+};
+typedef void (*wb_order_cb)(void *arg, const struct wb_order_info *o);
+/* The FIFO queue at one price level, front (oldest) first; same rule as walk_levels.
+ * Returns the number of orders visited (0 if there is no such level). */
+size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
+			      wb_order_cb cb, void *arg);
 
 /* Formats a fixed-point price at decimals ("123.4500"); returns chars written. */
 int wb_price_format(char *buf, size_t n, int64_t price, uint8_t decimals);

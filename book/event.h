@@ -47,6 +47,7 @@ enum wb_integrity_reason {
 	WB_INT_DUPLICATE_ORDER = 7, /* add with a reference already live */
 	WB_INT_GAP_DECLARED = 8,    /* unrecoverable sequence gap: books stale */
 	WB_INT_UNKNOWN_LOCATE = 9,  /* locate outside the configured symbol table */
+	WB_INT_BAD_SIDE = 10,       /* add with a side byte other than 'B'/'S' */
 	WB_INT_REASON_MAX
 };
 

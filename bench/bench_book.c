@@ -1,0 +1,373 @@
+/* bench_book: cost of applying one decoded ITCH message to the order-by-order books.
+ *
+ * Generates a day-like stream in memory (thousands of symbols, a million and more live
+ * orders, 40% adds / 35% deletes / 15% replaces / executions, cancels, trades), prefills
+ * the books, then times every message with rdtsc twice over the same stream: once only
+ * building the decoded message (the baseline), once building and applying it. Prints
+ * mean, p50/p99/p99.9/max of both, their difference and ratio, publish cost and memory.
+ *
+ * usage: bench_book [messages (default 6000000)] [symbols (default 4000)] [prefill (default 1500000)] */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include "book.h"
+
+/* Compact generated message: what a decoder would hand over, in 32 bytes. */
+struct rec {
+	uint64_t ref, ref2; /* order ref; new ref (U) or match (E/C/P) */
+	uint32_t shares, price;
+	uint16_t locate;
+	char type, side;
+	uint8_t pad[4];
+};
+
+struct live {
+	uint64_t ref;
+	uint32_t shares, price;
+	uint16_t locate;
+	char side;
+};
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static inline uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static inline double urand(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+
+/* Ticks away from the top: mostly near it, a long thin tail. */
+static uint32_t depth_ticks(void)
+{
+	uint32_t d = 0;
+
+	while (d < 400 && (rnd() & 3) != 0)
+		d += (uint32_t)(1 + (rnd() & 1));
+	return d;
+}
+
+struct gen {
+	struct live *live;
+	size_t nlive, cap;
+	uint32_t *mid; /* per symbol */
+	uint32_t nsyms;
+	uint64_t next_ref, next_match;
+};
+
+static uint16_t pick_symbol(struct gen *g)
+{
+	double u = urand();
+
+	/* activity skewed toward a few hundred busy names */
+	return (uint16_t)(g->nsyms * u * u);
+}
+
+static void gen_add(struct gen *g, struct rec *r)
+{
+	uint16_t loc = pick_symbol(g);
+	char side = rnd() & 1 ? 'B' : 'S';
+	uint32_t tick = 100, d = depth_ticks();
+	uint32_t price = side == 'B' ? g->mid[loc] - tick * (1 + d) : g->mid[loc] + tick * (1 + d);
+	struct live *l = &g->live[g->nlive++];
+
+	*r = (struct rec){ .ref = g->next_ref++, .shares = (uint32_t)(100 * (1 + rnd() % 10)), .price = price,
+			   .locate = loc, .type = 'A', .side = side };
+	*l = (struct live){ .ref = r->ref, .shares = r->shares, .price = price, .locate = loc, .side = side };
+}
+
+/* A live order: mostly a recent one (most orders die young), sometimes any. */
+static size_t pick_live(struct gen *g)
+{
+	size_t recent = g->nlive < 8192 ? g->nlive : 8192;
+
+	if (rnd() % 10 < 7)
+		return g->nlive - 1 - rnd() % recent;
+	return rnd() % g->nlive;
+}
+
+static void live_remove(struct gen *g, size_t i)
+{
+	g->live[i] = g->live[--g->nlive];
+}
+
+static void gen_one(struct gen *g, struct rec *r)
+{
+	unsigned k = (unsigned)(rnd() % 100);
+	size_t i;
+
+	if (k < 40 || g->nlive < 1000 || g->nlive + 1 >= g->cap) {
+		if (g->nlive + 1 < g->cap) {
+			gen_add(g, r);
+			return;
+		}
+	}
+	i = pick_live(g);
+	struct live *l = &g->live[i];
+	*r = (struct rec){ .ref = l->ref, .locate = l->locate, .side = l->side };
+	if (k < 75) {
+		r->type = 'D';
+		live_remove(g, i);
+	} else if (k < 90) {
+		uint32_t d = depth_ticks();
+
+		r->type = 'U';
+		r->ref2 = g->next_ref++;
+		r->shares = (uint32_t)(100 * (1 + rnd() % 10));
+		r->price = l->side == 'B' ? g->mid[l->locate] - 100 * (1 + d) : g->mid[l->locate] + 100 * (1 + d);
+		l->ref = r->ref2;
+		l->shares = r->shares;
+		l->price = r->price;
+	} else if (k < 97) {
+		r->type = k < 95 ? 'E' : 'C';
+		r->ref2 = g->next_match++;
+		r->shares = rnd() & 1 ? l->shares : (uint32_t)(1 + rnd() % l->shares);
+		r->price = l->price;
+		if (r->shares == l->shares)
+			live_remove(g, i);
+		else
+			l->shares -= r->shares;
+	} else if (k < 98) {
+		r->type = 'X';
+		r->shares = l->shares > 1 ? (uint32_t)(1 + rnd() % (l->shares - 1)) : 1;
+		if (r->shares == l->shares)
+			live_remove(g, i);
+		else
+			l->shares -= r->shares;
+	} else {
+		r->type = 'P';
+		r->ref = 0;
+		r->ref2 = g->next_match++;
+		r->shares = 100;
+		r->price = g->mid[r->locate];
+	}
+}
+
+/* The "decoder": turns a compact record into the decoded message the book consumes. */
+static inline void to_msg(const struct rec *r, uint64_t ts, struct wb_itch_msg *m)
+{
+	m->type = r->type;
+	m->locate = r->locate;
+	m->ts = ts;
+	switch (r->type) {
+	case 'A':
+		m->u.add.ref = r->ref;
+		m->u.add.side = r->side;
+		m->u.add.shares = r->shares;
+		m->u.add.price = r->price;
+		break;
+	case 'D':
+		m->u.del.ref = r->ref;
+		break;
+	case 'U':
+		m->u.replace.old_ref = r->ref;
+		m->u.replace.new_ref = r->ref2;
+		m->u.replace.shares = r->shares;
+		m->u.replace.price = r->price;
+		break;
+	case 'E':
+		m->u.exec.ref = r->ref;
+		m->u.exec.shares = r->shares;
+		m->u.exec.match = r->ref2;
+		break;
+	case 'C':
+		m->u.exec_px.ref = r->ref;
+		m->u.exec_px.shares = r->shares;
+		m->u.exec_px.match = r->ref2;
+		m->u.exec_px.printable = 'Y';
+		m->u.exec_px.price = r->price;
+		break;
+	case 'X':
+		m->u.cancel.ref = r->ref;
+		m->u.cancel.shares = r->shares;
+		break;
+	case 'P':
+		m->u.trade.ref = 0;
+		m->u.trade.side = 'B';
+		m->u.trade.shares = r->shares;
+		m->u.trade.price = r->price;
+		m->u.trade.match = r->ref2;
+		break;
+	}
+}
+
+static double tsc_per_ns(void)
+{
+	struct timespec a, b;
+	uint64_t t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = __rdtsc();
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec) < 200000000ll);
+	t1 = __rdtsc();
+	return (double)(t1 - t0) / (double)((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec));
+}
+
+#define HIST 65536 /* cycles, 1-cycle buckets; beyond goes to the last bucket and max */
+
+struct dist {
+	uint64_t *hist;
+	uint64_t n, sum, max;
+};
+
+static inline void dist_add(struct dist *d, uint64_t c)
+{
+	d->hist[c < HIST ? c : HIST - 1]++;
+	d->n++;
+	d->sum += c;
+	if (c > d->max)
+		d->max = c;
+}
+
+static double dist_pct(const struct dist *d, double p)
+{
+	uint64_t want = (uint64_t)(p * (double)d->n), acc = 0;
+
+	for (uint64_t c = 0; c < HIST; c++) {
+		acc += d->hist[c];
+		if (acc > want)
+			return (double)c;
+	}
+	return (double)d->max;
+}
+
+static void dist_print(const char *name, const struct dist *d, double tpn)
+{
+	printf("%-22s mean %7.1f  p50 %7.1f  p99 %7.1f  p99.9 %7.1f  max %9.1f ns\n", name,
+	       (double)d->sum / (double)d->n / tpn, dist_pct(d, 0.5) / tpn, dist_pct(d, 0.99) / tpn,
+	       dist_pct(d, 0.999) / tpn, (double)d->max / tpn);
+}
+
+int main(int argc, char **argv)
+{
+	size_t nmsgs = argc > 1 ? strtoull(argv[1], NULL, 10) : 6000000;
+	uint32_t nsyms = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 4000;
+	size_t prefill = argc > 3 ? strtoull(argv[3], NULL, 10) : 1500000;
+	struct gen g = { .cap = 3000000, .nsyms = nsyms, .next_ref = 1, .next_match = 1 };
+	struct wb_book_opts o = {
+		.max_orders = 3000000, .max_levels = 1500000, .max_symbols = nsyms, .snapshot_depth = 10,
+		.price_decimals = 4, .feed = 0, .policy = WB_POLICY_FLAG, .numa_node = 0,
+	};
+	struct wb_event ev[16];
+	struct wb_event_batch batch = { .ev = ev, .cap = 16 };
+	struct dist base = { 0 }, full = { 0 };
+	struct wb_bookset *bs;
+	struct wb_bookset_stats st;
+	struct rec *pre, *recs;
+	uint64_t counts[256] = { 0 }, publish_cyc = 0, publishes = 0, sink = 0;
+	double tpn;
+	int rc;
+
+	if (nsyms == 0 || nsyms > WB_BOOK_MAX_LOCATES || prefill >= g.cap) {
+		fprintf(stderr, "bench_book: bad arguments\n");
+		return 2;
+	}
+	g.live = calloc(g.cap, sizeof(*g.live));
+	g.mid = calloc(nsyms, sizeof(*g.mid));
+	pre = calloc(prefill, sizeof(*pre));
+	recs = calloc(nmsgs, sizeof(*recs));
+	base.hist = calloc(HIST, sizeof(uint64_t));
+	full.hist = calloc(HIST, sizeof(uint64_t));
+	if (!g.live || !g.mid || !pre || !recs || !base.hist || !full.hist) {
+		fprintf(stderr, "bench_book: out of memory\n");
+		return 1;
+	}
+	for (uint32_t s = 0; s < nsyms; s++)
+		g.mid[s] = (uint32_t)(100000 + rnd() % 5000000) / 100 * 100 + 50; /* $10-$510, between ticks */
+	for (size_t i = 0; i < prefill; i++)
+		gen_add(&g, &pre[i]);
+	for (size_t i = 0; i < nmsgs; i++) {
+		gen_one(&g, &recs[i]);
+		counts[(uint8_t)recs[i].type]++;
+	}
+
+	rc = wb_bookset_create(&o, &bs);
+	if (rc) {
+		fprintf(stderr, "bench_book: wb_bookset_create: %s\n", strerror(-rc));
+		return 1;
+	}
+	for (uint32_t s = 0; s < nsyms; s++) {
+		char sym[9];
+		snprintf(sym, sizeof(sym), "S%-7u", s);
+		wb_bookset_define_symbol(bs, (uint16_t)s, sym);
+	}
+	for (size_t i = 0; i < prefill; i++) {
+		struct wb_itch_msg m;
+		struct wb_msg_meta meta = { .seq = i + 1 };
+
+		to_msg(&pre[i], i, &m);
+		batch.n = 0;
+		wb_bookset_apply_itch(bs, &m, &meta, &batch);
+	}
+	wb_bookset_publish(bs);
+	tpn = tsc_per_ns();
+
+	/* baseline: the same loop and timer, building the message but not applying it */
+	for (size_t i = 0; i < nmsgs; i++) {
+		struct wb_itch_msg m;
+		uint64_t t0 = __rdtsc();
+
+		to_msg(&recs[i], i, &m);
+		sink += m.u.add.ref ^ m.locate;
+		__asm__ volatile("" ::"g"(&m) : "memory");
+		uint64_t t1 = __rdtsc();
+		dist_add(&base, t1 - t0);
+	}
+	for (size_t i = 0; i < nmsgs; i++) {
+		struct wb_itch_msg m;
+		struct wb_msg_meta meta = { .seq = prefill + i + 1 };
+		uint64_t t0 = __rdtsc();
+
+		to_msg(&recs[i], i, &m);
+		batch.n = 0;
+		wb_bookset_apply_itch(bs, &m, &meta, &batch);
+		uint64_t t1 = __rdtsc();
+		dist_add(&full, t1 - t0);
+		sink += batch.n;
+		/* a packet holds ~16 messages: publish as the worker would, timed apart */
+		if ((i & 15) == 15) {
+			uint64_t p0 = __rdtsc();
+			wb_bookset_publish(bs);
+			publish_cyc += __rdtsc() - p0;
+			publishes++;
+		}
+	}
+	wb_bookset_stats(bs, &st);
+
+	printf("bench_book: %zu messages, %u symbols, prefill %zu orders, TSC %.3f GHz\n", nmsgs, nsyms, prefill, tpn);
+	printf("mix: A %.1f%%  D %.1f%%  U %.1f%%  E %.1f%%  C %.1f%%  X %.1f%%  P %.1f%%\n",
+	       100.0 * counts['A'] / nmsgs, 100.0 * counts['D'] / nmsgs, 100.0 * counts['U'] / nmsgs,
+	       100.0 * counts['E'] / nmsgs, 100.0 * counts['C'] / nmsgs, 100.0 * counts['X'] / nmsgs,
+	       100.0 * counts['P'] / nmsgs);
+	dist_print("baseline (build msg)", &base, tpn);
+	dist_print("build + apply", &full, tpn);
+	printf("apply alone (mean)     %.1f ns;  ratio build+apply / baseline %.2fx\n",
+	       ((double)full.sum - (double)base.sum) / (double)nmsgs / tpn, (double)full.sum / (double)base.sum);
+	printf("publish per 16 msgs    %.1f ns mean\n", (double)publish_cyc / (double)publishes / tpn);
+	printf("live orders %llu (max %llu), live levels %llu (max %llu), integrity %llu, table full %llu/%llu\n",
+	       (unsigned long long)st.live_orders, (unsigned long long)st.max_orders,
+	       (unsigned long long)st.live_levels, (unsigned long long)st.max_levels,
+	       (unsigned long long)st.integrity_total, (unsigned long long)st.order_table_full,
+	       (unsigned long long)st.level_table_full);
+	printf("memory %.1f MiB preallocated (%.1f bytes per max order incl. levels and snapshots)\n",
+	       (double)st.memory_bytes / 1048576.0, (double)st.memory_bytes / (double)st.max_orders);
+	fprintf(stderr, "(sink %llu)\n", (unsigned long long)sink);
+	wb_bookset_destroy(bs);
+	free(base.hist);
+	free(full.hist);
+	free(recs);
+	free(pre);
+	free(g.mid);
+	free(g.live);
+	return 0;
+}

@@ -28,7 +28,7 @@ struct wb_mold_iter {
  * is positioned at the first block (left = 0 for heartbeat and end of session). */
 int wb_mold_parse(const uint8_t *pkt, size_t len, struct wb_mold_hdr *hdr, struct wb_mold_iter *it);
 
-/* Next block: returns 1 with *msg/*len set, 0 when all announced blocks were read,
+/* Next block: returns 1 with *msg and *len set, 0 when all announced blocks were read,
  * -EMSGSIZE when a block header or body runs past the packet (the rest is unusable). */
 static inline int wb_mold_next(struct wb_mold_iter *it, const uint8_t **msg, uint16_t *len)
 {

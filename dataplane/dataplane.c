@@ -122,7 +122,7 @@ static void flush_events(struct dp_worker *w)
 	}
 }
 
-static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc)
+static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, bool pcap_time)
 {
 	struct wb_dataplane *dp = w->dp;
 	if (unlikely(m->nb_segs != 1)) {
@@ -152,8 +152,10 @@ static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc)
 	INC(w->line_packets[lk->feed][lk->line]);
 	ADD(w->line_bytes[lk->feed][lk->line], v.len);
 	uint64_t ts_recv;
-	if (dp->ts_offset >= 0 && (m->ol_flags & dp->ts_flag))
-		ts_recv = *RTE_MBUF_DYNFIELD(m, dp->ts_offset, rte_mbuf_timestamp_t *);
+	/* net_pcap stamps each mbuf with the capture time in microseconds; NIC clocks are
+	 * device ticks, so live ports use the TSC-derived wall clock. */
+	if (pcap_time && dp->ts_offset >= 0 && (m->ol_flags & dp->ts_flag))
+		ts_recv = *RTE_MBUF_DYNFIELD(m, dp->ts_offset, rte_mbuf_timestamp_t *) * 1000ULL;
 	else
 		ts_recv = dp->wall_base_ns + tsc_to_ns(dp, tsc - dp->tsc_base);
 	if (f->raw_capture && w->raw.buf) {
@@ -166,6 +168,7 @@ static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc)
 		.src_addr = v.src_addr,
 		.src_port = v.src_port,
 		.line = lk->line,
+		.flags = pcap_time ? WB_RX_F_REPLAY : 0,
 		.ts_recv = ts_recv,
 	};
 	f->proto->on_datagram(f->state, v.payload, v.len, &meta, &w->batch);
@@ -240,7 +243,7 @@ static int worker_main(void *arg)
 				if (k + 1 < n)
 					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 1], void *));
 				bytes += pkts[k]->pkt_len;
-				handle_frame(w, pkts[k], t0);
+				handle_frame(w, pkts[k], t0, q->replay);
 			}
 			rte_pktmbuf_free_bulk(pkts, n);
 			ADD(w->packets, n);

@@ -17,7 +17,12 @@ struct wb_rx_meta {
 	uint32_t src_addr; /* IPv4 source, host order */
 	uint16_t src_port;
 	uint8_t line;      /* 0 = line A, 1 = line B */
+	uint8_t flags;     /* WB_RX_F_* */
 };
+
+/* ts_recv is a recorded time (replay), not a clock: separately read files run ahead of
+ * each other, so plug-ins must not time gaps out on it. */
+#define WB_RX_F_REPLAY 0x01
 
 /* A named counter a plug-in exports; units are in the name (_total, _bytes, _ns). */
 struct wb_counter {

@@ -11,6 +11,7 @@
 #include "mold.h"
 
 #define REORDER_SLOT_BYTES 1504 /* a full Ethernet MTU of UDP payload */
+#define SEEN_BITS (1u << 18)     /* per-line window of delivered sequences: > a full reorder buffer */
 
 struct held_packet {
 	uint64_t seq;     /* first block's sequence */
@@ -23,7 +24,7 @@ struct held_packet {
 /* Counters are written by the worker only and read by anyone with relaxed loads. */
 struct line_counters {
 	_Atomic uint64_t packets, bytes, packets_won, duplicate_packets, duplicate_messages;
-	_Atomic uint64_t missing_taken_from_other, heartbeats, end_of_session, malformed_packets;
+	_Atomic uint64_t missing, missing_lost, heartbeats, end_of_session, malformed_packets, foreign_session;
 	_Atomic uint64_t last_packet_ns;
 };
 
@@ -35,6 +36,7 @@ struct itch_feed {
 	bool have_session;
 	uint64_t expected;          /* next sequence to apply */
 	uint64_t line_next[2];      /* next sequence each line was seen to carry */
+	uint64_t *seen[2];          /* bit per sequence (mod SEEN_BITS): delivered on this line */
 	/* reorder buffer: held[order[0..nheld)] sorted by seq */
 	uint32_t cap, nheld;
 	struct held_packet *held;
@@ -43,7 +45,8 @@ struct itch_feed {
 	uint32_t nfree;
 	uint64_t announced;         /* next sequence announced by heartbeats / end of session */
 	uint64_t gap_since_ns;      /* when the open gap was first seen (data time) */
-	uint64_t clock_ns;          /* latest receive time seen */
+	uint64_t clock_ns;          /* how far every active line has got: min of line_ts */
+	uint64_t line_ts[2];        /* latest receive time per line; 0 = line not seen */
 	struct line_counters line[2];
 	_Atomic uint64_t messages, gaps, gap_messages_filled, gaps_declared, gap_messages_lost;
 	_Atomic uint64_t held_packets, reorder_full, session_changes, block_overruns;
@@ -63,6 +66,8 @@ static void itch_destroy(void *st)
 	free(f->held);
 	free(f->order);
 	free(f->free_slots);
+	free(f->seen[0]);
+	free(f->seen[1]);
 	free(f);
 }
 
@@ -92,7 +97,9 @@ static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 	f->held = calloc(f->cap, sizeof(*f->held));
 	f->order = calloc(f->cap, sizeof(*f->order));
 	f->free_slots = calloc(f->cap, sizeof(*f->free_slots));
-	if (!f->held || !f->order || !f->free_slots)
+	f->seen[0] = calloc(SEEN_BITS / 64, sizeof(uint64_t));
+	f->seen[1] = calloc(SEEN_BITS / 64, sizeof(uint64_t));
+	if (!f->held || !f->order || !f->free_slots || !f->seen[0] || !f->seen[1])
 		goto out_free;
 	for (uint32_t i = 0; i < f->cap; i++)
 		f->free_slots[i] = f->cap - 1 - i;
@@ -104,6 +111,47 @@ static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 out_free:
 	itch_destroy(f);
 	return ret;
+}
+
+static inline bool seen_get(const uint64_t *m, uint64_t seq)
+{
+	return m[(seq % SEEN_BITS) / 64] >> (seq % 64) & 1;
+}
+static inline void seen_put(uint64_t *m, uint64_t seq, bool on)
+{
+	uint64_t bit = 1ULL << (seq % 64);
+	if (on)
+		m[(seq % SEEN_BITS) / 64] |= bit;
+	else
+		m[(seq % SEEN_BITS) / 64] &= ~bit;
+}
+
+/* Which sequences this line has delivered: a jump past line_next is a hole in the line
+ * (missing); a late packet that fills it (reordering) takes it back. */
+static void account_line(struct itch_feed *f, uint8_t line, uint64_t seq, uint64_t end)
+{
+	uint64_t *m = f->seen[line];
+	uint64_t next = f->line_next[line];
+	struct line_counters *lc = &f->line[line];
+	if (seq > next) {
+		uint64_t from = seq - next > SEEN_BITS ? seq - SEEN_BITS : next;
+		for (uint64_t s = from; s < seq; s++)
+			seen_put(m, s, false);
+		ADD(lc->missing, seq - next);
+	}
+	uint64_t late = 0;
+	for (uint64_t s = seq; s < end; s++) {
+		if (s >= next || s + SEEN_BITS <= next) {
+			seen_put(m, s, true);
+		} else if (!seen_get(m, s)) {
+			seen_put(m, s, true);
+			late++;
+		}
+	}
+	if (late)
+		atomic_store_explicit(&lc->missing, GET(lc->missing) - late, memory_order_relaxed);
+	if (end > next)
+		f->line_next[line] = end;
 }
 
 /* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
@@ -147,6 +195,8 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 		INC(f->line[line].malformed_packets);
 	}
 	ADD(f->messages, applied);
+	if (applied)
+		INC(f->line[line].packets_won);
 	return applied;
 }
 
@@ -155,6 +205,18 @@ static void release_held(struct itch_feed *f, uint32_t k)
 	f->free_slots[f->nfree++] = f->order[k];
 	memmove(&f->order[k], &f->order[k + 1], (f->nheld - k - 1) * sizeof(f->order[0]));
 	f->nheld--;
+}
+
+/* The open gap, if any, is as old as the earliest packet held beyond it (not the first
+ * packet ever held: one line running steadily ahead keeps the buffer non-empty). */
+static void restart_gap_clock(struct itch_feed *f)
+{
+	if (f->nheld) {
+		uint64_t ts = f->held[f->order[0]].ts_recv;
+		f->gap_since_ns = ts ? ts : 1;
+	} else if (f->announced <= f->expected) {
+		f->gap_since_ns = 0;
+	}
 }
 
 /* Applies held packets that the stream has reached; drops those it has passed. */
@@ -167,8 +229,7 @@ static void drain_held(struct itch_feed *f, struct wb_event_batch *out)
 		apply_packet(f, hp->data, hp->len, hp->ts_recv, hp->line, out);
 		release_held(f, 0);
 	}
-	if (f->nheld == 0 && f->announced <= f->expected)
-		f->gap_since_ns = 0;
+	restart_gap_clock(f);
 }
 
 static void emit_gap(struct itch_feed *f, uint64_t first, uint64_t count, uint64_t ts, struct wb_event_batch *out)
@@ -200,12 +261,21 @@ static void declare_gap(struct itch_feed *f, struct wb_event_batch *out)
 		return;
 	}
 	uint64_t lost = next - f->expected;
+	for (int l = 0; l < 2; l++) {
+		/* Sequences of the gap this line skipped too are lost, not taken from the other. */
+		uint64_t n = 0;
+		for (uint64_t s = f->expected; s < next; s++)
+			if (s < f->line_next[l] && s + SEEN_BITS > f->line_next[l] && !seen_get(f->seen[l], s))
+				n++;
+		ADD(f->line[l].missing_lost, n);
+	}
 	INC(f->gaps_declared);
 	ADD(f->gap_messages_lost, lost);
 	emit_gap(f, f->expected, lost, f->clock_ns, out);
 	f->expected = next;
 	drain_held(f, out);
-	f->gap_since_ns = f->nheld ? f->clock_ns : 0;
+	if (!f->nheld)
+		f->gap_since_ns = 0;
 }
 
 static void hold_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uint64_t seq, uint64_t ts,
@@ -230,6 +300,13 @@ static void hold_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uin
 	while (k > 0 && f->held[f->order[k - 1]].seq > seq)
 		k--;
 	if (k > 0 && f->held[f->order[k - 1]].seq == seq) {
+		/* Same packet from the other line: keep the longer copy, one may be truncated. */
+		struct held_packet *dup = &f->held[f->order[k - 1]];
+		if (len > dup->len) {
+			memcpy(dup->data, p, len);
+			dup->len = len;
+			dup->line = line;
+		}
 		INC(f->line[line].duplicate_packets);
 		return;
 	}
@@ -248,6 +325,12 @@ static void hold_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uin
 		f->gap_since_ns = ts ? ts : 1;
 }
 
+/* The slowest line may still be behind the gap's start: no time has passed for it. */
+static inline bool gap_expired(const struct itch_feed *f)
+{
+	return f->gap_since_ns && f->clock_ns > f->gap_since_ns && f->clock_ns - f->gap_since_ns > f->gap_timeout_ns;
+}
+
 static void new_session(struct itch_feed *f, const char session[WB_MOLD_SESSION_LEN])
 {
 	if (f->have_session)
@@ -257,6 +340,8 @@ static void new_session(struct itch_feed *f, const char session[WB_MOLD_SESSION_
 	f->expected = 1;
 	f->announced = 0;
 	f->line_next[0] = f->line_next[1] = 1;
+	memset(f->seen[0], 0, SEEN_BITS / 8);
+	memset(f->seen[1], 0, SEEN_BITS / 8);
 	while (f->nheld)
 		release_held(f, 0);
 	f->gap_since_ns = 0;
@@ -271,8 +356,14 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 	INC(lc->packets);
 	ADD(lc->bytes, len);
 	atomic_store_explicit(&lc->last_packet_ns, meta->ts_recv, memory_order_relaxed);
-	if (meta->ts_recv > f->clock_ns)
-		f->clock_ns = meta->ts_recv;
+	/* A gap times out only once every line carrying traffic has moved past it: in a
+	 * replay one line's file can be read ahead of the other's. */
+	if (meta->ts_recv > f->line_ts[line])
+		f->line_ts[line] = meta->ts_recv;
+	uint64_t a = f->line_ts[0], b = f->line_ts[1];
+	uint64_t now = !a ? b : !b ? a : (a < b ? a : b);
+	if (now > f->clock_ns)
+		f->clock_ns = now;
 
 	struct wb_mold_hdr h;
 	struct wb_mold_iter it;
@@ -280,8 +371,17 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 		INC(lc->malformed_packets);
 		return;
 	}
-	if (!f->have_session || memcmp(h.session, f->session, WB_MOLD_SESSION_LEN) != 0)
+	if (!f->have_session) {
 		new_session(f, h.session);
+	} else if (memcmp(h.session, f->session, WB_MOLD_SESSION_LEN) != 0) {
+		/* A new session starts at sequence 1; anything else under another name is
+		 * noise on the line, never a reason to throw the day's books away. */
+		if (h.seq != 1 || h.count == WB_MOLD_END_OF_SESSION) {
+			INC(lc->foreign_session);
+			return;
+		}
+		new_session(f, h.session);
+	}
 
 	uint64_t count;
 	if (h.count == WB_MOLD_HEARTBEAT || h.count == WB_MOLD_END_OF_SESSION) {
@@ -297,14 +397,7 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 	uint64_t seq = h.seq;
 	uint64_t end = seq + count; /* one past the packet's last sequence */
 
-	/* Messages this line skipped that the stream already has came from the other line. */
-	if (seq > f->line_next[line]) {
-		uint64_t hole_end = seq < f->expected ? seq : f->expected;
-		if (hole_end > f->line_next[line])
-			ADD(lc->missing_taken_from_other, hole_end - f->line_next[line]);
-	}
-	if (end > f->line_next[line])
-		f->line_next[line] = end;
+	account_line(f, line, seq, end);
 
 	if (count == 0) {
 		if (seq > f->announced)
@@ -333,7 +426,6 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 		ADD(lc->duplicate_messages, f->expected - seq);
 	uint64_t before_gap = f->nheld;
 	apply_packet(f, p, len, meta->ts_recv, line, out);
-	INC(lc->packets_won);
 	if (before_gap) {
 		uint64_t exp0 = f->expected;
 		drain_held(f, out);
@@ -343,7 +435,7 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 	return;
 
 check_timeout:
-	if (f->gap_since_ns && f->clock_ns - f->gap_since_ns > f->gap_timeout_ns)
+	if (!(meta->flags & WB_RX_F_REPLAY) && gap_expired(f))
 		declare_gap(f, out);
 	atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
 }
@@ -354,7 +446,7 @@ static void itch_on_idle(void *st, uint64_t now_ns, struct wb_event_batch *out)
 	wb_bookset_service(f->books);
 	if (now_ns > f->clock_ns)
 		f->clock_ns = now_ns;
-	if (f->gap_since_ns && f->clock_ns - f->gap_since_ns > f->gap_timeout_ns) {
+	if (gap_expired(f)) {
 		do
 			declare_gap(f, out);
 		while (f->nheld);
@@ -379,17 +471,19 @@ static size_t itch_counters(void *st, struct wb_counter *out, size_t max)
 	} while (0)
 	for (int l = 0; l < 2; l++) {
 		struct line_counters *lc = &f->line[l];
-		C("line_packets_total", "packets received on the line", GET(lc->packets), l);
-		C("line_bytes_total", "UDP payload bytes received on the line", GET(lc->bytes), l);
 		C("line_packets_won_total", "packets that carried a sequence first", GET(lc->packets_won), l);
 		C("line_duplicate_packets_total", "packets entirely already applied", GET(lc->duplicate_packets), l);
 		C("line_duplicate_messages_total", "messages already applied", GET(lc->duplicate_messages), l);
+		uint64_t missing = GET(lc->missing), lost = GET(lc->missing_lost);
+		C("line_missing_messages_total", "messages this line never delivered (net of late arrivals)", missing, l);
 		C("line_missing_taken_from_other_total", "messages missing on this line but taken from the other",
-		  GET(lc->missing_taken_from_other), l);
+		  missing > lost ? missing - lost : 0, l);
 		C("line_heartbeats_total", "MoldUDP64 heartbeats", GET(lc->heartbeats), l);
 		C("line_end_of_session_total", "MoldUDP64 end-of-session packets", GET(lc->end_of_session), l);
 		C("line_malformed_packets_total", "packets shorter than the Mold header or with a block past the end",
 		  GET(lc->malformed_packets), l);
+		C("line_foreign_session_packets_total", "packets of another session not starting at sequence 1",
+		  GET(lc->foreign_session), l);
 		C("line_last_packet_ns", "receive time of the last packet, ns since the epoch", GET(lc->last_packet_ns), l);
 	}
 	C("messages_total", "ITCH messages applied in sequence", GET(f->messages), -1);

@@ -47,6 +47,8 @@ expect_eq "messages lost in declared gaps" "$(S "$C['gap_messages_lost_total']")
 expect_eq "messages applied once each" "$(S "$C['messages_total']")" "$(( $(T "j['messages']") - lost ))"
 trunc=$(T "j['lines']['A']['truncated']")
 garbage=$(T "j['lines']['B']['garbage']")
-XX
+L="j['feeds'][0]['lines']"
+bad=$(( $(S "$L['A']['line_malformed_packets_total']") + $(S "$L['B']['line_malformed_packets_total']") \
+	+ $(S "$L['B']['line_foreign_session_packets_total']") + $(S "j['workers'][0]['packets']['bad_length_packets_total']") ))
 echo "info: $trunc truncated on A, $garbage garbage on B; $bad counted malformed"
 [ "$bad" -ge 1 ] || fail "truncated/garbage packets not counted"

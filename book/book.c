@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <numa.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +30,18 @@
 	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) - (v), memory_order_relaxed)
 #define CNT_GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
 
-/* A resting order; the price lives in its level. 32 bytes: two per cache line. */
+/* A resting order, stored in its own hash slot (open addressing keyed by ref): one cache
+ * line holds both the lookup and the record. level == NIL marks an empty slot. The price
+ * lives in the level. 32 bytes, 32-aligned: two per cache line, never split. */
 struct order {
 	uint64_t ref;
-	uint32_t shares;
 	uint32_t level;
-	uint32_t prev, next; /* FIFO queue at the level; next doubles as the free-list link */
+	uint32_t shares;
+	uint32_t prev, next; /* FIFO queue at the level (slot indices) */
 	uint16_t locate;
 	uint8_t side; /* SIDE_BID / SIDE_ASK */
 	uint8_t pad[5];
-};
+} __attribute__((aligned(32)));
 
 /* A price level: aggregate and the FIFO queue of its orders. */
 struct level {
@@ -46,13 +49,6 @@ struct level {
 	uint64_t shares;
 	uint32_t orders;
 	uint32_t head, tail; /* head doubles as the free-list link */
-	uint32_t pad;
-};
-
-/* Hash slot: order reference -> order index (0 = empty). */
-struct slot {
-	uint64_t ref;
-	uint32_t idx;
 	uint32_t pad;
 };
 
@@ -70,18 +66,24 @@ struct side {
 	uint8_t cls; /* capacity class: ARENA_MIN_CAP << cls, 0xff = none */
 };
 
+/* Everything an order message touches sits in the first cache line. */
 struct book {
 	struct side side[2];
-	uint8_t defined, frozen, flagged, dirty, batch_open;
-	char trading_state;
-	char stock[8];
 	uint64_t last_seq, last_ts;
-	_Atomic uint8_t health;
+	_Atomic uint64_t msgs;
 	_Atomic uint32_t live_orders;
+	uint8_t defined, frozen, flagged, dirty, batch_open;
+	uint8_t top_dirty; /* a level within the published depth changed since the last publish */
+	char trading_state;
+	_Atomic uint8_t health;
+	/* cold: integrity, operator requests, directory */
+	char stock[8];
 	_Atomic uint32_t request; /* REQ_* posted by the control plane */
-	_Atomic uint64_t msgs, held, integrity_total;
+	_Atomic uint64_t held, integrity_total;
 	_Atomic uint64_t integrity[WB_INT_REASON_MAX];
 } __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct book, stock) <= 64, "order-path fields of a book fit one cache line");
 
 /* Published top of book of one symbol; levels[] holds depth bids then depth asks. */
 struct snap {
@@ -102,11 +104,11 @@ struct region {
 
 struct wb_bookset {
 	/* hot, writer only */
-	struct slot *slots;
+	struct order *orders; /* slots 1..hash_mask+1; slot 0 (NIL) is never used */
 	uint64_t hash_mask;
 	unsigned hash_shift;
-	struct order *orders;
-	uint32_t order_free;
+	uint32_t norders;     /* live orders (max_orders caps it, not the slot count) */
+	uint32_t max_disp;    /* longest distance from home any order was stored at */
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -128,7 +130,7 @@ struct wb_bookset {
 	_Atomic uint32_t requests_pending;
 	uint64_t memory_bytes;
 
-	struct region r_slots, r_orders, r_levels, r_arena, r_books, r_dirty, r_snaps;
+	struct region r_orders, r_levels, r_arena, r_books, r_dirty, r_snaps;
 };
 
 /* Context of one message being applied. */
@@ -145,7 +147,7 @@ static int region_alloc(struct region *r, size_t n, int node)
 {
 	size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 4096;
 
-	n = (n + align - 1) & ~(align - 1);
+	n = (n + 4095) & ~(size_t)4095;
 	r->n = n;
 	r->numa = 0;
 	if (node >= 0 && numa_available() >= 0) {
@@ -189,14 +191,15 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 
 	if (!opts || !out || opts->max_orders == 0 || opts->max_levels == 0 || opts->max_symbols == 0 ||
 	    opts->max_symbols > WB_BOOK_MAX_LOCATES || opts->snapshot_depth > WB_TOP_MAX_DEPTH ||
-	    opts->max_orders >= UINT32_MAX / 2 || opts->max_levels >= UINT32_MAX / 8)
+	    opts->max_orders > (1u << 30) || opts->max_levels >= UINT32_MAX / 8)
 		return -EINVAL;
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
 		return -ENOMEM;
 	bs->opts = *opts;
 
-	for (bits = 4, hcap = 16; hcap < 2ull * opts->max_orders; bits++, hcap <<= 1)
+	/* load factor <= 2/3 at a full table; ITCH's sequential references probe far less */
+	for (bits = 4, hcap = 16; hcap < 3ull * opts->max_orders / 2; bits++, hcap <<= 1)
 		;
 	bs->hash_mask = hcap - 1;
 	bs->hash_shift = 64 - bits;
@@ -205,12 +208,9 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 	bs->snap_stride = (sizeof(struct snap) + 2 * (size_t)opts->snapshot_depth * sizeof(struct wb_level) + 63) &
 			  ~(size_t)63;
 
-	rc = region_alloc(&bs->r_slots, hcap * sizeof(struct slot), opts->numa_node);
+	rc = region_alloc(&bs->r_orders, (hcap + 1) * sizeof(struct order), opts->numa_node);
 	if (rc)
 		goto out_free_bs;
-	rc = region_alloc(&bs->r_orders, ((size_t)opts->max_orders + 1) * sizeof(struct order), opts->numa_node);
-	if (rc)
-		goto out_free_slots;
 	rc = region_alloc(&bs->r_levels, ((size_t)opts->max_levels + 1) * sizeof(struct level), opts->numa_node);
 	if (rc)
 		goto out_free_orders;
@@ -227,20 +227,16 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 	if (rc)
 		goto out_free_dirty;
 
-	bs->slots = bs->r_slots.p;
 	bs->orders = bs->r_orders.p;
 	bs->levels = bs->r_levels.p;
 	bs->arena = bs->r_arena.p;
 	bs->books = bs->r_books.p;
 	bs->dirty_list = bs->r_dirty.p;
 	bs->snaps = bs->r_snaps.p;
-	bs->memory_bytes = sizeof(*bs) + bs->r_slots.n + bs->r_orders.n + bs->r_levels.n + bs->r_arena.n +
+	bs->memory_bytes = sizeof(*bs) + bs->r_orders.n + bs->r_levels.n + bs->r_arena.n +
 			   bs->r_books.n + bs->r_dirty.n + bs->r_snaps.n;
 
-	/* free lists in index order, so a fresh table fills memory front to back */
-	for (uint32_t i = 1; i <= opts->max_orders; i++)
-		bs->orders[i].next = i < opts->max_orders ? i + 1 : NIL;
-	bs->order_free = 1;
+	/* level free list in index order, so a fresh pool fills memory front to back */
 	for (uint32_t i = 1; i <= opts->max_levels; i++)
 		bs->levels[i].head = i < opts->max_levels ? i + 1 : NIL;
 	bs->level_free = 1;
@@ -265,8 +261,6 @@ out_free_levels:
 	region_free(&bs->r_levels);
 out_free_orders:
 	region_free(&bs->r_orders);
-out_free_slots:
-	region_free(&bs->r_slots);
 out_free_bs:
 	free(bs);
 	return rc;
@@ -282,48 +276,93 @@ void wb_bookset_destroy(struct wb_bookset *bs)
 	region_free(&bs->r_arena);
 	region_free(&bs->r_levels);
 	region_free(&bs->r_orders);
-	region_free(&bs->r_slots);
 	free(bs);
 }
 
 /* ---------------------------------------------------------------- order hash */
 
-/* ITCH assigns references nearly in sequence: keeping their low bits (folding the high
- * ones in) puts orders that arrive together in neighbouring slots, so the hash stays in
- * cache and TLB instead of scattering over the whole table. */
-static inline uint64_t hash_home(const struct wb_bookset *bs, uint64_t ref)
+/* Slots are numbered 1..hash_mask+1 so that 0 stays NIL in the queue links. ITCH assigns
+ * references nearly in sequence: keeping their low bits (folding the high ones in) puts
+ * orders that arrive together in neighbouring slots, so the table stays in cache and TLB
+ * instead of scattering over the whole table. */
+static inline uint32_t hash_home(const struct wb_bookset *bs, uint64_t ref)
 {
 	unsigned bits = 64 - bs->hash_shift;
 
-	return (ref ^ (ref >> bits) ^ (ref >> (2 * bits))) & bs->hash_mask;
+	return (uint32_t)((ref ^ (ref >> bits) ^ (ref >> (2 * bits))) & bs->hash_mask) + 1;
 }
 
-/* Slot holding ref, or the empty slot where it would go (idx == NIL). */
-static inline uint64_t hash_find(const struct wb_bookset *bs, uint64_t ref)
+static inline uint32_t slot_next(const struct wb_bookset *bs, uint32_t i)
 {
-	uint64_t i = hash_home(bs, ref);
+	return (uint32_t)(i & bs->hash_mask) + 1;
+}
 
-	while (bs->slots[i].idx != NIL && bs->slots[i].ref != ref)
-		i = (i + 1) & bs->hash_mask;
+/* Slot holding ref, or NIL when absent (never further than max_disp from home). */
+static inline uint32_t hash_find(const struct wb_bookset *bs, uint64_t ref)
+{
+	uint32_t i = hash_home(bs, ref);
+
+	for (uint32_t d = 0; d <= bs->max_disp; d++, i = slot_next(bs, i)) {
+		if (bs->orders[i].level == NIL)
+			return NIL;
+		if (bs->orders[i].ref == ref)
+			return i;
+	}
+	return NIL;
+}
+
+/* First empty slot from ref's home (ref known absent), where an add stores it. */
+static inline uint32_t hash_free_slot(struct wb_bookset *bs, uint64_t ref)
+{
+	uint32_t i = hash_home(bs, ref), d = 0;
+
+	while (bs->orders[i].level != NIL) {
+		i = slot_next(bs, i);
+		d++;
+	}
+	if (d > bs->max_disp)
+		bs->max_disp = d;
 	return i;
 }
 
-/* Backward-shift deletion: no tombstones, probe chains stay short. */
-static void hash_erase(struct wb_bookset *bs, uint64_t i)
+/* Moves the (linked) order in slot from to the empty slot to, re-pointing its queue
+ * neighbours or its level's head and tail. */
+static void order_move(struct wb_bookset *bs, uint32_t from, uint32_t to)
 {
-	uint64_t j = i;
+	struct order *o = &bs->orders[to];
+	struct level *lv;
+
+	*o = bs->orders[from];
+	lv = &bs->levels[o->level];
+	if (o->prev != NIL)
+		bs->orders[o->prev].next = to;
+	else
+		lv->head = to;
+	if (o->next != NIL)
+		bs->orders[o->next].prev = to;
+	else
+		lv->tail = to;
+}
+
+/* Empties slot i (its order already unlinked). Backward-shift deletion: no tombstones,
+ * probe chains stay short; a shifted order keeps its queue position. No order sits more
+ * than max_disp past its home, so the scan stops there even inside a long run of
+ * sequential references (all at home) instead of walking the whole run. */
+static void hash_erase(struct wb_bookset *bs, uint32_t i)
+{
+	uint32_t j = i;
 
 	for (;;) {
-		j = (j + 1) & bs->hash_mask;
-		if (bs->slots[j].idx == NIL)
+		j = slot_next(bs, j);
+		if (bs->orders[j].level == NIL || ((j - i) & bs->hash_mask) > bs->max_disp)
 			break;
-		uint64_t k = hash_home(bs, bs->slots[j].ref);
+		uint32_t k = hash_home(bs, bs->orders[j].ref);
 		if (((j - k) & bs->hash_mask) >= ((j - i) & bs->hash_mask)) {
-			bs->slots[i] = bs->slots[j];
+			order_move(bs, j, i);
 			i = j;
 		}
 	}
-	bs->slots[i].idx = NIL;
+	bs->orders[i].level = NIL;
 }
 
 /* ---------------------------------------------------------------- side arrays */
@@ -422,6 +461,17 @@ static void side_release(struct wb_bookset *bs, struct side *sd)
 static inline const struct level *side_best(const struct wb_bookset *bs, const struct side *sd)
 {
 	return sd->n ? &bs->levels[bs->arena[sd->off + sd->n - 1].level] : NULL;
+}
+
+/* Marks the book's published levels out of date when a level at price on side s (present
+ * in the side's array) is within the snapshot depth: deeper changes cannot alter it. */
+static inline void top_mark(const struct wb_bookset *bs, struct book *b, int s, int64_t price)
+{
+	const struct side *sd = &b->side[s];
+	uint32_t depth = bs->opts.snapshot_depth;
+
+	if (sd->n <= depth || side_key(s, price) >= bs->arena[sd->off + sd->n - depth].key)
+		b->top_dirty = 1;
 }
 
 /* Level at price on side s, created (empty) if absent; NIL when the pool or arena is full. */
@@ -532,7 +582,7 @@ static struct wb_event *integrity(struct apply *c, struct book *b, uint16_t loca
 	if (b) {
 		CNT_ADD(b->integrity[reason], 1);
 		CNT_ADD(b->integrity_total, 1);
-		if (bs->opts.policy == WB_POLICY_FREEZE)
+		if (__atomic_load_n(&bs->opts.policy, __ATOMIC_RELAXED) == WB_POLICY_FREEZE)
 			b->frozen = 1;
 		else
 			b->flagged = 1;
@@ -578,7 +628,6 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 			  int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
 {
 	struct wb_bookset *bs = c->bs;
-	uint64_t si;
 	uint32_t oi, li;
 	int s;
 
@@ -591,15 +640,13 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 		e->aux = (uint8_t)side_ch;
 		return NIL;
 	}
-	si = hash_find(bs, ref);
-	if (bs->slots[si].idx != NIL) {
+	if (hash_find(bs, ref) != NIL) {
 		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
 		e->price = price;
 		e->shares = shares;
 		return NIL;
 	}
-	oi = bs->order_free;
-	if (oi == NIL) {
+	if (bs->norders >= bs->opts.max_orders) {
 		CNT_ADD(bs->order_table_full, 1);
 		struct wb_event *e = integrity(c, b, locate, WB_INT_ORDER_TABLE_FULL, ref);
 		e->price = price;
@@ -614,12 +661,11 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 		e->shares = shares;
 		return NIL;
 	}
+	oi = hash_free_slot(bs, ref);
 	struct order *o = &bs->orders[oi];
 	struct level *lv = &bs->levels[li];
 
-	bs->order_free = o->next;
-	bs->slots[si].ref = ref;
-	bs->slots[si].idx = oi;
+	bs->norders++;
 	o->ref = ref;
 	o->shares = shares;
 	o->level = li;
@@ -634,6 +680,7 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	lv->tail = oi;
 	lv->orders++;
 	lv->shares += shares;
+	top_mark(bs, b, s, price);
 	CNT_ADD(b->live_orders, 1);
 	CNT_ADD(bs->live_orders, 1);
 
@@ -649,8 +696,9 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	return oi;
 }
 
-/* Unlinks and frees order oi (hash slot si); drops its level when it empties. */
-static void order_remove(struct wb_bookset *bs, uint32_t oi, uint64_t si)
+/* Unlinks and frees order oi; drops its level when it empties. Another order may move
+ * into slot oi. */
+static void order_remove(struct wb_bookset *bs, uint32_t oi)
 {
 	struct order *o = &bs->orders[oi];
 	struct book *b = &bs->books[o->locate];
@@ -666,28 +714,27 @@ static void order_remove(struct wb_bookset *bs, uint32_t oi, uint64_t si)
 		lv->tail = o->prev;
 	lv->orders--;
 	lv->shares -= o->shares;
+	top_mark(bs, b, o->side, lv->price);
 	if (lv->orders == 0)
 		level_drop(bs, b, o->side, o->level);
-	hash_erase(bs, si);
-	o->next = bs->order_free;
-	bs->order_free = oi;
+	hash_erase(bs, oi);
+	bs->norders--;
 	CNT_SUB(b->live_orders, 1);
 	CNT_SUB(bs->live_orders, 1);
 }
 
 /* Looks up ref for an E/C/X/D/U; counts an unknown order. */
-static uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, uint64_t *si)
+static uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
 {
-	*si = hash_find(c->bs, ref);
-	uint32_t oi = c->bs->slots[*si].idx;
+	uint32_t oi = hash_find(c->bs, ref);
 
-	if (oi == NIL)
+	if (__builtin_expect(oi == NIL, 0))
 		integrity(c, b, locate, WB_INT_UNKNOWN_ORDER, ref);
 	return oi;
 }
 
 /* Takes shares off order oi (execution or cancel), removing it at 0. Emits type. */
-static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint64_t si, uint32_t shares, uint8_t type,
+static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint32_t shares, uint8_t type,
 				     uint64_t aux)
 {
 	struct wb_bookset *bs = c->bs;
@@ -717,19 +764,20 @@ static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint64_t si, 
 		uint32_t lorders = lv->orders - 1;
 		uint64_t lshares = lv->shares - applied;
 
-		order_remove(bs, oi, si);
+		order_remove(bs, oi);
 		struct level tmp = { .shares = lshares, .orders = lorders };
 		level_into(e, &tmp);
 	} else {
 		o->shares -= applied;
 		lv->shares -= applied;
+		top_mark(bs, b, s, price);
 		level_into(e, lv);
 	}
 	return e;
 }
 
 /* Deletes order oi, emitting ORDER_DELETE with the remaining shares. */
-static void order_delete(struct apply *c, uint32_t oi, uint64_t si, uint8_t ev_flags)
+static void order_delete(struct apply *c, uint32_t oi, uint8_t ev_flags)
 {
 	struct wb_bookset *bs = c->bs;
 	struct order *o = &bs->orders[oi];
@@ -744,7 +792,7 @@ static void order_delete(struct apply *c, uint32_t oi, uint64_t si, uint8_t ev_f
 	e->side = side_char(o->side);
 	e->flags |= ev_flags;
 	level_into(e, &tmp);
-	order_remove(bs, oi, si);
+	order_remove(bs, oi);
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -826,7 +874,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	struct apply c = { .bs = bs, .out = out, .ts = m ? m->ts : 0 };
 	struct book *b = NULL;
 	struct wb_event *e;
-	uint64_t si, overflow0;
+	uint64_t overflow0;
 	uint32_t n0, oi;
 	uint16_t loc;
 
@@ -864,15 +912,15 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 			  m->type == 'F' ? raw8(m->u.add.mpid, 4) : 0, 0);
 		break;
 	case 'E':
-		oi = order_find(&c, b, loc, m->u.exec.ref, &si);
+		oi = order_find(&c, b, loc, m->u.exec.ref);
 		if (oi != NIL)
-			order_reduce(&c, oi, si, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
+			order_reduce(&c, oi, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
 		break;
 	case 'C': {
-		oi = order_find(&c, b, loc, m->u.exec_px.ref, &si);
+		oi = order_find(&c, b, loc, m->u.exec_px.ref);
 		if (oi == NIL)
 			break;
-		struct wb_event *x = order_reduce(&c, oi, si, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
+		struct wb_event *x = order_reduce(&c, oi, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
 						  m->u.exec_px.match);
 		uint8_t side = x->side;
 		uint32_t sh = x->shares;
@@ -887,23 +935,23 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		break;
 	}
 	case 'X':
-		oi = order_find(&c, b, loc, m->u.cancel.ref, &si);
+		oi = order_find(&c, b, loc, m->u.cancel.ref);
 		if (oi != NIL)
-			order_reduce(&c, oi, si, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
+			order_reduce(&c, oi, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
 		break;
 	case 'D':
-		oi = order_find(&c, b, loc, m->u.del.ref, &si);
+		oi = order_find(&c, b, loc, m->u.del.ref);
 		if (oi != NIL)
-			order_delete(&c, oi, si, 0);
+			order_delete(&c, oi, 0);
 		break;
 	case 'U': {
-		oi = order_find(&c, b, loc, m->u.replace.old_ref, &si);
+		oi = order_find(&c, b, loc, m->u.replace.old_ref);
 		if (oi == NIL)
 			break;
 		char side_ch = (char)side_char(bs->orders[oi].side);
 		uint16_t oloc = bs->orders[oi].locate;
 
-		order_delete(&c, oi, si, WB_EVF_REPLACE);
+		order_delete(&c, oi, WB_EVF_REPLACE);
 		/* the new order keeps the original's side and locate and joins the back of its queue */
 		order_add(&c, book_of(bs, oloc), oloc, m->u.replace.new_ref, side_ch, m->u.replace.price,
 			  m->u.replace.shares, WB_EV_ORDER_REPLACE, m->u.replace.old_ref, WB_EVF_REPLACE);
@@ -974,6 +1022,28 @@ out_mark_end:
 	return 0;
 }
 
+/* A F E C X D U all carry the (old) reference first in the union. */
+void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+{
+	switch (m->type) {
+	case 'U':
+		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.replace.new_ref)], 1, 3);
+		/* fall through */
+	case 'A':
+	case 'F':
+	case 'E':
+	case 'C':
+	case 'X':
+	case 'D':
+		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.del.ref)], 1, 3);
+		if (m->locate < bs->opts.max_symbols)
+			__builtin_prefetch(&bs->books[m->locate], 1, 3);
+		break;
+	default:
+		break;
+	}
+}
+
 /* ---------------------------------------------------------------- price-level books */
 
 int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int64_t price, uint32_t size,
@@ -1019,8 +1089,10 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 		int found;
 		uint32_t pos = side_search(bs, &b->side[s], side_key(s, price), &found);
 
-		if (found)
+		if (found) {
+			top_mark(bs, b, s, price);
 			level_drop(bs, b, s, bs->arena[b->side[s].off + pos].level);
+		}
 	} else {
 		uint32_t li = level_get(bs, b, s, price);
 
@@ -1032,6 +1104,7 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 			goto out_batch;
 		}
 		bs->levels[li].shares = size;
+		top_mark(bs, b, s, price);
 	}
 	e = emit(&c, WB_EV_LEVEL, locate);
 	e->side = (uint8_t)side;
@@ -1115,8 +1188,12 @@ static void snap_write(struct wb_bookset *bs, uint16_t locate)
 
 	atomic_store_explicit(&sn->seq, s0 + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	sn->nbids = side_top(bs, &b->side[SIDE_BID], depth, sn->levels);
-	sn->nasks = side_top(bs, &b->side[SIDE_ASK], depth, sn->levels + depth);
+	/* most updates are deeper than the snapshot: then only the header changes */
+	if (b->top_dirty) {
+		sn->nbids = side_top(bs, &b->side[SIDE_BID], depth, sn->levels);
+		sn->nasks = side_top(bs, &b->side[SIDE_ASK], depth, sn->levels + depth);
+		b->top_dirty = 0;
+	}
 	sn->trading_state = b->trading_state;
 	sn->health = atomic_load_explicit(&b->health, memory_order_relaxed);
 	stock_copy(sn->stock, b->stock);
@@ -1167,15 +1244,18 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 			uint32_t li = bs->arena[sd->off + i].level;
 			struct level *lv = &bs->levels[li];
 
-			for (uint32_t oi = lv->head; oi != NIL;) {
-				struct order *o = &bs->orders[oi];
-				uint32_t next = o->next;
+			/* free from the front, keeping the queue linked: erasing may move its orders */
+			while (lv->head != NIL) {
+				uint32_t oi = lv->head, next = bs->orders[oi].next;
 
-				hash_erase(bs, hash_find(bs, o->ref));
-				o->next = bs->order_free;
-				bs->order_free = oi;
+				lv->head = next;
+				if (next != NIL)
+					bs->orders[next].prev = NIL;
+				else
+					lv->tail = NIL;
+				hash_erase(bs, oi);
+				bs->norders--;
 				CNT_SUB(bs->live_orders, 1);
-				oi = next;
 			}
 			lv->head = bs->level_free;
 			bs->level_free = li;
@@ -1184,6 +1264,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 		side_release(bs, sd);
 	}
 	atomic_store_explicit(&b->live_orders, 0, memory_order_relaxed);
+	b->top_dirty = 1;
 	b->frozen = 0;
 	b->flagged = 0;
 	b->batch_open = 0;
@@ -1441,4 +1522,11 @@ int wb_price_format(char *buf, size_t n, int64_t price, uint8_t decimals)
 	if (rc < 0)
 		return -EINVAL;
 	return rc < (int)n ? rc : (int)n - 1;
+}
+
+/* From the control thread (config reload): the next integrity event follows the new
+ * policy; books already flagged or frozen keep their state until reset. */
+void wb_bookset_set_policy(struct wb_bookset *bs, enum wb_integrity_policy policy)
+{
+	__atomic_store_n(&bs->opts.policy, policy, __ATOMIC_RELAXED);
 }

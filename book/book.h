@@ -57,6 +57,11 @@ void wb_bookset_destroy(struct wb_bookset *bs);
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
 			  const struct wb_msg_meta *meta, struct wb_event_batch *out);
 
+/* Optional: starts loading what applying m will touch (its order's hash slot and book),
+ * so a caller that applies messages in batches can hide those cache misses by calling
+ * it for message i+1 before applying message i. No effect on the book; never faults. */
+void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
+
 /* Price-level feeds (IEX DEEP): sets the size at price on side ('B'/'S'); size 0 removes.
  * batch_end marks the book consistent (only then do readers see it). */
 int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
@@ -157,5 +162,8 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 
 /* Formats a fixed-point price at decimals ("123.4500"); returns chars written. */
 int wb_price_format(char *buf, size_t n, int64_t price, uint8_t decimals);
+
+/* Control thread: the integrity policy applied from the next integrity event on. */
+void wb_bookset_set_policy(struct wb_bookset *bs, enum wb_integrity_policy policy);
 
 #endif

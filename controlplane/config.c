@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
@@ -276,6 +279,8 @@ struct y_feed {
 	char *raw_capture;
 	struct y_book *book;
 	struct y_recovery *recovery;
+	char **symbols;
+	unsigned symbols_count;
 };
 
 struct y_capture {
@@ -290,6 +295,8 @@ struct y_control {
 	int64_t *mode;
 	char *group, *metrics_file;
 	int64_t *metrics_interval_ms;
+	char **read_uids, **read_gids, **admin_uids, **admin_gids;
+	unsigned read_uids_count, read_gids_count, admin_uids_count, admin_gids_count;
 };
 
 struct y_dpdk {
@@ -403,6 +410,7 @@ static const cyaml_schema_field_t feed_fields[] = {
 	STR("raw_capture", OPT, struct y_feed, raw_capture),
 	CYAML_FIELD_MAPPING_PTR("book", OPT, struct y_feed, book, book_fields),
 	CYAML_FIELD_MAPPING_PTR("recovery", OPT, struct y_feed, recovery, recovery_fields),
+	CYAML_FIELD_SEQUENCE("symbols", OPT, struct y_feed, symbols, &string_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t feed_entry = {
@@ -429,6 +437,10 @@ static const cyaml_schema_field_t control_fields[] = {
 	STR("group", OPT, struct y_control, group),
 	STR("metrics_file", OPT, struct y_control, metrics_file),
 	INT("metrics_interval_ms", struct y_control, metrics_interval_ms),
+	CYAML_FIELD_SEQUENCE("read_uids", OPT, struct y_control, read_uids, &string_entry, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("read_gids", OPT, struct y_control, read_gids, &string_entry, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("admin_uids", OPT, struct y_control, admin_uids, &string_entry, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("admin_gids", OPT, struct y_control, admin_gids, &string_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 
@@ -930,6 +942,39 @@ static void convert_cores(struct errs *e, const struct y_cores *y, struct wb_con
 	}
 }
 
+/* feeds[i].symbols: ITCH stock names, 1..8 printable characters, no duplicates. */
+static void take_symbols(struct errs *e, unsigned i, const struct y_feed *yf, struct wb_feed_conf *c)
+{
+	char p[PATH_LEN];
+
+	if (yf->symbols_count > WB_MAX_FILTER_SYMBOLS) {
+		snprintf(p, sizeof(p), "feeds[%u].symbols", i);
+		report(e, p, "too many symbols (%u, at most %d)", yf->symbols_count, WB_MAX_FILTER_SYMBOLS);
+		return;
+	}
+	c->nsymbols = 0;
+	for (unsigned k = 0; k < yf->symbols_count; k++) {
+		const char *v = yf->symbols[k];
+		size_t n = strlen(v);
+		bool ok = n >= 1 && n < WB_SYMBOL_LEN;
+		for (size_t j = 0; ok && j < n; j++)
+			ok = isgraph((unsigned char)v[j]);
+		snprintf(p, sizeof(p), "feeds[%u].symbols[%u]", i, k);
+		if (!ok) {
+			report(e, p, "'%s' is not a symbol (1 to 8 printable characters, no spaces)", v);
+			continue;
+		}
+		bool dup = false;
+		for (uint32_t j = 0; j < c->nsymbols && !dup; j++)
+			dup = !strcmp(c->symbols[j], v);
+		if (dup) {
+			report(e, p, "'%s' is listed twice", v);
+			continue;
+		}
+		memcpy(c->symbols[c->nsymbols++], v, n + 1);
+	}
+}
+
 static void convert_feeds(struct errs *e, const struct y_top *y, struct wb_config *cfg)
 {
 	char p[PATH_LEN];
@@ -980,6 +1025,7 @@ static void convert_feeds(struct errs *e, const struct y_top *y, struct wb_confi
 			TAKE(e, F("recovery.reorder_buffer"), r->reorder_buffer, c->reorder_buffer,
 			     0, 1048576);
 		}
+		take_symbols(e, i, yf, c);
 #undef F
 	}
 }
@@ -1008,8 +1054,52 @@ static void convert_capture(struct errs *e, const struct y_capture *y, struct wb
 	TAKE(e, "capture.queue_depth", y->queue_depth, c->queue_depth, 1, 256);
 }
 
+/* One ACL list: numeric ids or user/group names resolved now (a name that does not
+ * exist is an error rather than a silently empty list). */
+static void take_ids(struct errs *e, const char *key, char *const *v, unsigned n, bool group, uint32_t *out,
+		     uint32_t *nout)
+{
+	char p[PATH_LEN];
+
+	if (n > WB_MAX_ACL_IDS) {
+		snprintf(p, sizeof(p), "control.%s", key);
+		report(e, p, "too many entries (%u, at most %d)", n, WB_MAX_ACL_IDS);
+		return;
+	}
+	*nout = 0;
+	for (unsigned k = 0; k < n; k++) {
+		char *end;
+		snprintf(p, sizeof(p), "control.%s[%u]", key, k);
+		errno = 0;
+		unsigned long id = strtoul(v[k], &end, 10);
+		if (v[k][0] && !*end && !errno && isdigit((unsigned char)v[k][0]) && id < UINT32_MAX) {
+			out[(*nout)++] = (uint32_t)id;
+			continue;
+		}
+		if (group) {
+			struct group *g = getgrnam(v[k]);
+			if (g) {
+				out[(*nout)++] = (uint32_t)g->gr_gid;
+				continue;
+			}
+			report(e, p, "'%s' is neither a gid nor a known group", v[k]);
+		} else {
+			struct passwd *pw = getpwnam(v[k]);
+			if (pw) {
+				out[(*nout)++] = (uint32_t)pw->pw_uid;
+				continue;
+			}
+			report(e, p, "'%s' is neither a uid nor a known user", v[k]);
+		}
+	}
+}
+
 static void convert_control(struct errs *e, const struct y_control *y, struct wb_control_conf *c)
 {
+	take_ids(e, "read_uids", y->read_uids, y->read_uids_count, false, c->read_uids, &c->nread_uids);
+	take_ids(e, "read_gids", y->read_gids, y->read_gids_count, true, c->read_gids, &c->nread_gids);
+	take_ids(e, "admin_uids", y->admin_uids, y->admin_uids_count, false, c->admin_uids, &c->nadmin_uids);
+	take_ids(e, "admin_gids", y->admin_gids, y->admin_gids_count, true, c->admin_gids, &c->nadmin_gids);
 	take_str(e, "control.socket", y->socket, c->socket, sizeof(c->socket));
 	if (y->mode) {
 		if (*y->mode < 0 || *y->mode > 0777)

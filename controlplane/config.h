@@ -15,6 +15,9 @@
 #define WB_MAX_RXQ_PER_WORKER 16
 #define WB_MAX_EAL_ARGS 32
 #define WB_NAME_LEN 32
+#define WB_MAX_ACL_IDS 32          /* uids or gids per control ACL list */
+#define WB_MAX_FILTER_SYMBOLS 1024 /* feeds[].symbols entries */
+#define WB_SYMBOL_LEN 9            /* 8 characters and a NUL */
 
 enum wb_numa_policy { WB_NUMA_WARN = 0, WB_NUMA_REFUSE = 1, WB_NUMA_IGNORE = 2 };
 enum wb_durability { WB_DURABLE_NONE = 0, WB_DURABLE_INTERVAL = 1, WB_DURABLE_BLOCK = 2 };
@@ -79,6 +82,9 @@ struct wb_feed_conf {
 	uint32_t gap_timeout_ms;
 	uint32_t line_silence_ms;
 	uint32_t reorder_buffer; /* packets held while a gap is open */
+	/* symbols to keep (events of others are dropped before the ring); 0 = all. Live. */
+	uint32_t nsymbols;
+	char symbols[WB_MAX_FILTER_SYMBOLS][WB_SYMBOL_LEN];
 };
 
 struct wb_capture_conf {
@@ -100,6 +106,11 @@ struct wb_control_conf {
 	char group[64];      /* "" = leave as is */
 	char metrics_file[PATH_MAX]; /* "" = off */
 	uint32_t metrics_interval_ms;
+	/* Who may use the socket (SO_PEERCRED). Root and the daemon's own uid are always
+	 * admin; empty read lists = anyone who can open the socket may read. */
+	uint32_t nread_uids, nread_gids, nadmin_uids, nadmin_gids;
+	uint32_t read_uids[WB_MAX_ACL_IDS], read_gids[WB_MAX_ACL_IDS];
+	uint32_t admin_uids[WB_MAX_ACL_IDS], admin_gids[WB_MAX_ACL_IDS];
 };
 
 struct wb_config {

@@ -267,6 +267,11 @@ static int worker_main(void *arg)
 				atomic_store(&w->state, ST_INPUTS_DONE);
 				atomic_store_explicit(&w->inputs_done, true, memory_order_release);
 			}
+			/* Still apply operator requests (freeze/reset) while holding. */
+			if (t1 - last_idle_tsc > idle_every / 8) {
+				run_idle(w, 0);
+				last_idle_tsc = t1;
+			}
 			rte_pause();
 			continue;
 		}

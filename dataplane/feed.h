@@ -32,6 +32,8 @@ struct wb_counter {
 	int8_t line;       /* -1 = whole feed, 0 = A, 1 = B */
 };
 
+struct wb_tcp_seg; /* tcp_reasm.h */
+
 struct wb_feed_proto {
 	const char *name;        /* config "protocol:" value */
 	const char *description;
@@ -40,11 +42,18 @@ struct wb_feed_proto {
 	/* Hot path: one UDP payload. Appends events to out; never blocks or allocates. */
 	void (*on_datagram)(void *state, const uint8_t *payload, uint32_t len,
 			    const struct wb_rx_meta *meta, struct wb_event_batch *out);
+	/* Hot path, TCP feeds (on_datagram unused): one TCP segment of the feed's session, either
+	 * direction, decoded from a frame on the NIC ring. NULL for UDP feeds. */
+	void (*on_tcp_segment)(void *state, const struct wb_tcp_seg *seg, const struct wb_rx_meta *meta,
+			       struct wb_event_batch *out);
 	/* Called when the worker's rx queues were empty: timers (gap timeouts, line silence). */
 	void (*on_idle)(void *state, uint64_t now_ns, struct wb_event_batch *out);
 	struct wb_bookset *(*books)(void *state);
 	/* Copies up to max counters; returns how many exist. Safe from any thread. */
 	size_t (*counters)(void *state, struct wb_counter *out, size_t max);
+	/* Optional, from the control thread: keep only the events of these symbols (n = 0:
+	 * all). The worker picks the new filter up through an atomic pointer. */
+	int (*set_symbol_filter)(void *state, const char (*symbols)[WB_SYMBOL_LEN], uint32_t n);
 };
 
 const struct wb_feed_proto *wb_feed_proto_find(const char *name);

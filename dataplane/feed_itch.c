@@ -28,6 +28,25 @@ struct line_counters {
 	_Atomic uint64_t last_packet_ns;
 };
 
+/* The symbol filter (feeds[].symbols): names sorted as raw 8-byte words, and a bitmap of
+ * the locates known to carry them. The control thread fills it before publishing it;
+ * after that only the worker sets bits, when a directory message names a kept symbol. */
+struct symbol_filter {
+	uint32_t n;
+	uint64_t names[WB_MAX_FILTER_SYMBOLS];
+	_Atomic uint64_t keep[65536 / 64];
+};
+
+#define FILTER_RETIRED_MAX 8
+
+/* Kept apart from the hot struct: written by the control thread, read by the worker. */
+struct itch_filter_slot {
+	_Atomic(struct symbol_filter *) cur;
+	_Atomic(struct symbol_filter *) seen; /* the worker's last load: older ones are free */
+	struct symbol_filter *retired[FILTER_RETIRED_MAX];
+	_Atomic uint64_t dropped;
+};
+
 struct itch_feed {
 	struct wb_bookset *books;
 	uint8_t feed;
@@ -51,6 +70,7 @@ struct itch_feed {
 	_Atomic uint64_t messages, gaps, gap_messages_filled, gaps_declared, gap_messages_lost;
 	_Atomic uint64_t held_packets, reorder_full, session_changes, block_overruns;
 	_Atomic uint64_t itch_short, itch_unknown, itch_empty, expected_seq;
+	struct itch_filter_slot filter;
 };
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
@@ -68,8 +88,13 @@ static void itch_destroy(void *st)
 	free(f->free_slots);
 	free(f->seen[0]);
 	free(f->seen[1]);
+	free(atomic_load(&f->filter.cur));
+	for (int i = 0; i < FILTER_RETIRED_MAX; i++)
+		free(f->filter.retired[i]);
 	free(f);
 }
+
+static int itch_set_symbol_filter(void *st, const char (*symbols)[WB_SYMBOL_LEN], uint32_t n);
 
 static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int numa_node, void **state)
 {
@@ -106,6 +131,11 @@ static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 	f->nfree = f->cap;
 	f->expected = 1;
 	f->line_next[0] = f->line_next[1] = 1;
+	if (fc->nsymbols) {
+		ret = itch_set_symbol_filter(f, fc->symbols, fc->nsymbols);
+		if (ret < 0)
+			goto out_free;
+	}
 	*state = f;
 	return 0;
 out_free:
@@ -154,6 +184,48 @@ static void account_line(struct itch_feed *f, uint8_t line, uint64_t seq, uint64
 		f->line_next[line] = end;
 }
 
+static bool filter_has(const struct symbol_filter *sf, uint64_t name)
+{
+	uint32_t lo = 0, hi = sf->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (sf->names[mid] == name)
+			return true;
+		if (sf->names[mid] < name)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Drops the events of unlisted locates appended since n0 (the books still see every
+ * message: a filter change never leaves a book inconsistent). */
+static void filter_events(struct itch_feed *f, struct symbol_filter *sf, struct wb_event_batch *out, uint32_t n0)
+{
+	if (atomic_load_explicit(&f->filter.seen, memory_order_relaxed) != sf)
+		atomic_store_explicit(&f->filter.seen, sf, memory_order_release);
+	uint32_t k = n0;
+	for (uint32_t i = n0; i < out->n; i++) {
+		struct wb_event *e = &out->ev[i];
+		_Atomic uint64_t *w = &sf->keep[e->locate / 64];
+		uint64_t bit = 1ULL << (e->locate % 64);
+		if (e->type == WB_EV_SYMBOL && filter_has(sf, e->aux))
+			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
+					      memory_order_relaxed);
+		bool keep = e->type == WB_EV_SYSTEM || e->type == WB_EV_GAP ||
+			    (atomic_load_explicit(w, memory_order_relaxed) & bit);
+		if (!keep) {
+			INC(f->filter.dropped);
+			continue;
+		}
+		if (k != i)
+			out->ev[k] = *e;
+		k++;
+	}
+	out->n = k;
+}
+
 /* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
  * duplicates already applied. Returns messages applied. */
 static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uint64_t ts_recv,
@@ -177,7 +249,11 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 		int d = wb_itch_decode(msg, mlen, &m);
 		if (d == WB_ITCH_OK) {
 			struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv, .flags = 0 };
+			uint32_t n0 = out->n;
 			wb_bookset_apply_itch(f->books, &m, &meta, out);
+			struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);
+			if (sf)
+				filter_events(f, sf, out, n0);
 		} else if (d == WB_ITCH_ERR_SHORT) {
 			INC(f->itch_short);
 		} else if (d == WB_ITCH_ERR_UNKNOWN) {
@@ -499,6 +575,8 @@ static size_t itch_counters(void *st, struct wb_counter *out, size_t max)
 	C("itch_short_messages_total", "ITCH messages shorter than their layout", GET(f->itch_short), -1);
 	C("itch_unknown_messages_total", "ITCH messages of an unknown type", GET(f->itch_unknown), -1);
 	C("itch_empty_messages_total", "zero-length message blocks", GET(f->itch_empty), -1);
+	C("symbol_filter_dropped_events_total", "events of symbols outside feeds[].symbols, dropped before the ring",
+	  GET(f->filter.dropped), -1);
 #undef C
 	return n;
 }
@@ -512,4 +590,57 @@ const struct wb_feed_proto wb_feed_itch_mold = {
 	.on_idle = itch_on_idle,
 	.books = itch_books,
 	.counters = itch_counters,
+	.set_symbol_filter = itch_set_symbol_filter,
 };
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Control thread: builds the filter, marks the locates already in the directory, then
+ * publishes it; the replaced one is freed once the worker has moved past it. */
+static int itch_set_symbol_filter(void *st, const char (*symbols)[WB_SYMBOL_LEN], uint32_t n)
+{
+	struct itch_feed *f = st;
+	struct itch_filter_slot *fs = &f->filter;
+	struct symbol_filter *cur = atomic_load(&fs->cur);
+	struct symbol_filter *seen = atomic_load(&fs->seen);
+	int free_slot = -1;
+	for (int i = 0; i < FILTER_RETIRED_MAX; i++) {
+		if (fs->retired[i] && seen == cur) {
+			free(fs->retired[i]);
+			fs->retired[i] = NULL;
+		}
+		if (!fs->retired[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (cur && free_slot < 0)
+		return -EBUSY; /* the worker has not moved past the older filters yet */
+	if (n > WB_MAX_FILTER_SYMBOLS)
+		return -E2BIG;
+	struct symbol_filter *sf = NULL;
+	if (n) {
+		sf = calloc(1, sizeof(*sf));
+		if (!sf)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < n; i++) {
+			/* ITCH stock names are 8 bytes, space padded: the raw word of the SYMBOL event */
+			char raw[8];
+			memset(raw, ' ', sizeof(raw));
+			memcpy(raw, symbols[i], strnlen(symbols[i], 8));
+			memcpy(&sf->names[i], raw, 8);
+			int loc = wb_bookset_find(f->books, symbols[i]);
+			if (loc >= 0)
+				atomic_store_explicit(&sf->keep[loc / 64], sf->keep[loc / 64] | (1ULL << (loc % 64)),
+						      memory_order_relaxed);
+		}
+		sf->n = n;
+		qsort(sf->names, n, sizeof(sf->names[0]), cmp_u64);
+	}
+	atomic_store_explicit(&fs->cur, sf, memory_order_release);
+	if (cur)
+		fs->retired[free_slot] = cur;
+	return 0;
+}

@@ -21,12 +21,14 @@
 #include "placement.h"
 #include "rawring.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 }
 
 static void usage(FILE *out)
@@ -60,7 +62,8 @@ static void usage(FILE *out)
 		"  -V, --version            print the version\n"
 		"\n"
 		"Signals: SIGINT/SIGTERM stop the workers, drain the rings, close the capture,\n"
-		"remove the socket and exit 0.\n"
+		"remove the socket and exit 0. SIGHUP re-reads the config file and applies what is\n"
+		"safe live, or refuses listing the fields that need a restart (as `wbctl config reload`).\n"
 		"Exit status: 0 success, 1 runtime failure, 2 bad configuration or usage.\n");
 }
 
@@ -286,7 +289,7 @@ int main(int argc, char **argv)
 	uint64_t start_ns = wall_ns();
 	struct wb_ctl *ctl = NULL;
 	struct wb_ctl_opts copts = { .cfg = &cfg, .config_path = config_path, .socket_path = cfg.control.socket,
-				     .start_ns = start_ns };
+				     .start_ns = start_ns, .ncores = (unsigned)ncores };
 	/* The socket is taken before the EAL so a second daemon fails fast and clearly. */
 	if (wb_ctl_create(&copts, &ctl, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wirebookd: %s\n", err);
@@ -297,6 +300,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct wb_dataplane *dp = NULL;
@@ -363,6 +367,14 @@ int main(int argc, char **argv)
 	bool inputs_done_seen = false;
 	while (!stop_requested) {
 		wb_ctl_poll(ctl, 20);
+		if (reload_requested) {
+			reload_requested = 0;
+			json_t *r = wb_ctl_reload(ctl);
+			char *txt = json_dumps(r, JSON_COMPACT);
+			fprintf(stderr, "wirebookd: SIGHUP reload: %s\n", txt ? txt : "?");
+			free(txt);
+			json_decref(r);
+		}
 		/* Rings with no persister are drained here so their workers never see them full. */
 		for (unsigned w = 0; w < wb_dataplane_nworkers(dp); w++) {
 			if (ring_consumed[w])

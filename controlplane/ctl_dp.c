@@ -1,0 +1,211 @@
+/* The control commands that read the running dataplane (status, stats, book, symbols,
+ * freeze, reset) and the live part of a reload, registered when the appliance is
+ * attached. Everything here runs on the control thread; workers pick changes up through
+ * atomics they own the reading of. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "ctl.h"
+#include "dataplane.h"
+
+#ifndef WB_VERSION
+#define WB_VERSION "0.1.0"
+#endif
+
+struct ctl_dp {
+	struct wb_ctl *ctl;
+	struct wb_dataplane *dp;
+	struct wb_persister *const *persisters;
+	unsigned npersisters;
+};
+
+/* One attached appliance per process. */
+static struct ctl_dp the_dp;
+
+static const char *const health_names[] = { "ok", "flagged", "frozen", "stale" };
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static json_t *cmd_status(void *arg, json_t *req, char *err, size_t errlen)
+{
+	(void)req, (void)err, (void)errlen;
+	struct ctl_dp *d = arg;
+	const struct wb_ctl_opts *o = wb_ctl_options(d->ctl);
+	const struct wb_config *cfg = o->cfg;
+	json_t *threads = json_array();
+	json_array_append_new(threads, json_pack("{s:s,s:s,s:i,s:s}", "name", "control", "role", "control", "core",
+						 (int)cfg->control_lcore, "state", "serving"));
+	for (unsigned i = 0; i < wb_dataplane_nworkers(d->dp); i++) {
+		struct wb_worker_stats ws;
+		wb_dataplane_worker_stats(d->dp, i, &ws);
+		json_array_append_new(threads, json_pack("{s:s,s:s,s:i,s:i,s:s}", "name", ws.name, "role", "worker",
+							 "core", (int)ws.lcore, "numa_node", ws.numa_node, "state",
+							 ws.state));
+	}
+	for (unsigned i = 0; i < d->npersisters; i++)
+		json_array_append_new(threads, json_pack("{s:s,s:s,s:i,s:s}", "name", cfg->persisters[i].name, "role",
+							 "persister", "core", (int)cfg->persisters[i].lcore, "state",
+							 d->persisters[i] ? "writing" : "off"));
+	uint64_t up = (wall_ns() - o->start_ns) / 1000000ULL;
+	return json_pack("{s:s,s:I,s:s,s:s,s:i,s:s,s:o}", "version", WB_VERSION, "uptime_ms", (json_int_t)up, "config",
+			 o->config_path ? o->config_path : "", "socket", o->socket_path ? o->socket_path : "", "pid",
+			 (int)getpid(), "log_level", wb_log_level_name(cfg->log_level), "threads", threads);
+}
+
+static json_t *cmd_stats(void *arg, json_t *req, char *err, size_t errlen)
+{
+	(void)req, (void)err, (void)errlen;
+	struct ctl_dp *d = arg;
+	return wb_stats_json(d->dp, d->persisters, d->npersisters, wb_ctl_options(d->ctl)->cfg);
+}
+
+static json_t *cmd_symbols(void *arg, json_t *req, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct ctl_dp *d = arg;
+	json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+	json_t *out = json_array();
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp); f++) {
+		struct wb_bookset *bs = wb_dataplane_feed_books(d->dp, f);
+		if (!bs)
+			continue;
+		for (int loc = wb_bookset_next_symbol(bs, 0); loc >= 0;
+		     loc = loc < 65535 ? wb_bookset_next_symbol(bs, (uint32_t)loc + 1) : -1) {
+			if (limit > 0 && (json_int_t)json_array_size(out) >= limit)
+				break;
+			struct wb_symbol_stats ss;
+			if (wb_bookset_symbol_stats(bs, (uint16_t)loc, &ss) < 0)
+				continue;
+			char st[2] = { ss.trading_state ? ss.trading_state : ' ', 0 };
+			json_array_append_new(out, json_pack("{s:s,s:i,s:i,s:s,s:s,s:I,s:I,s:i}", "symbol", ss.stock,
+							     "feed", (int)f, "locate", loc, "trading_state", st,
+							     "health", ss.health < 4 ? health_names[ss.health] : "?",
+							     "messages_total", (json_int_t)ss.msgs,
+							     "integrity_events_total", (json_int_t)ss.integrity_total,
+							     "live_orders", (int)ss.live_orders));
+		}
+	}
+	return json_pack("{s:o}", "symbols", out);
+}
+
+static json_t *cmd_book(void *arg, json_t *req, char *err, size_t errlen)
+{
+	struct ctl_dp *d = arg;
+	const char *sym = json_string_value(json_object_get(req, "symbol"));
+	if (!sym || !*sym) {
+		snprintf(err, errlen, "book: missing \"symbol\"");
+		return NULL;
+	}
+	json_t *dj = json_object_get(req, "depth");
+	json_int_t depth = dj ? json_integer_value(dj) : 10;
+	if (dj && (!json_is_integer(dj) || depth < 1 || depth > WB_TOP_MAX_DEPTH)) {
+		snprintf(err, errlen, "book: \"depth\" must be an integer from 1 to %d", WB_TOP_MAX_DEPTH);
+		return NULL;
+	}
+	char e[256];
+	json_t *b = wb_book_json(d->dp, sym, (uint32_t)depth, -1, e, sizeof(e));
+	if (!b)
+		snprintf(err, errlen, "book: %s", e);
+	return b;
+}
+
+static json_t *freeze_reset(struct ctl_dp *d, json_t *req, bool freeze, char *err, size_t errlen)
+{
+	const char *sym = json_string_value(json_object_get(req, "symbol"));
+	if (!sym) {
+		snprintf(err, errlen, "missing \"symbol\"");
+		return NULL;
+	}
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp); f++) {
+		struct wb_bookset *bs = wb_dataplane_feed_books(d->dp, f);
+		int loc = bs ? wb_bookset_find(bs, sym) : -ENOENT;
+		if (loc < 0)
+			continue;
+		int r = freeze ? wb_bookset_request_freeze(bs, (uint16_t)loc) : wb_bookset_request_reset(bs, (uint16_t)loc);
+		if (r < 0) {
+			snprintf(err, errlen, "request refused: %s", strerror(-r));
+			return NULL;
+		}
+		return json_pack("{s:s,s:i,s:i,s:s}", "symbol", sym, "feed", (int)f, "locate", loc, "requested",
+				 freeze ? "freeze" : "reset");
+	}
+	snprintf(err, errlen, "unknown symbol '%s'", sym);
+	return NULL;
+}
+
+static json_t *cmd_freeze(void *arg, json_t *req, char *err, size_t errlen)
+{
+	return freeze_reset(arg, req, true, err, errlen);
+}
+
+static json_t *cmd_reset(void *arg, json_t *req, char *err, size_t errlen)
+{
+	return freeze_reset(arg, req, false, err, errlen);
+}
+
+/* Live part of a reload: symbol filters go to the feed plug-ins (an atomic pointer swap
+ * the worker reads), the rest is recorded in the running config the control plane and
+ * persisters read. */
+static int apply_live(void *arg, const struct wb_config *running, const struct wb_config *next, json_t *applied,
+		      char *err, size_t errlen)
+{
+	struct ctl_dp *d = arg;
+	char name[64];
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp) && f < next->nfeeds; f++) {
+		if (running->feeds[f].integrity_policy == next->feeds[f].integrity_policy)
+			continue;
+		struct wb_bookset *bs = wb_dataplane_feed_books(d->dp, f);
+		if (!bs)
+			continue;
+		wb_bookset_set_policy(bs, next->feeds[f].integrity_policy == WB_CFG_INTEGRITY_FREEZE ? WB_POLICY_FREEZE
+												   : WB_POLICY_FLAG);
+		snprintf(name, sizeof(name), "feeds[%u].integrity_policy", f);
+		json_array_append_new(applied, json_string(name));
+	}
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp) && f < next->nfeeds; f++) {
+		const struct wb_feed_conf *a = &running->feeds[f], *b = &next->feeds[f];
+		if (a->nsymbols == b->nsymbols && !memcmp(a->symbols, b->symbols, a->nsymbols * sizeof(a->symbols[0])))
+			continue;
+		const struct wb_feed_proto *p = wb_dataplane_feed_proto(d->dp, f);
+		if (!p->set_symbol_filter) {
+			snprintf(err, errlen, "feeds[%u].symbols: protocol %s has no symbol filter; nothing changed", f,
+				 p->name);
+			return -ENOTSUP;
+		}
+		int r = p->set_symbol_filter(wb_dataplane_feed_state(d->dp, f), b->symbols, b->nsymbols);
+		if (r < 0) {
+			snprintf(err, errlen, "feeds[%u].symbols: %s", f, strerror(-r));
+			return r;
+		}
+		snprintf(name, sizeof(name), "feeds[%u].symbols", f);
+		json_array_append_new(applied, json_string(name));
+	}
+	return 0;
+}
+
+void wb_ctl_attach(struct wb_ctl *c, struct wb_dataplane *dp, struct wb_persister *const *persisters,
+		   unsigned npersisters)
+{
+	the_dp = (struct ctl_dp){ c, dp, persisters, npersisters };
+	const struct wb_ctl_cmd cmds[] = {
+		{ "status", false, cmd_status, &the_dp, "version, uptime, config, every thread with its core and state" },
+		{ "stats", false, cmd_stats, &the_dp, "every counter: ports, workers, feed lines, books, rings, capture" },
+		{ "book", false, cmd_book, &the_dp, "one symbol's live book: symbol, depth" },
+		{ "symbols", false, cmd_symbols, &the_dp, "every symbol with trading state and integrity health" },
+		{ "freeze", true, cmd_freeze, &the_dp, "hold a symbol's book until reset: symbol" },
+		{ "reset", true, cmd_reset, &the_dp, "clear a frozen or stale book and resynchronise it: symbol" },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		wb_ctl_register(c, &cmds[i]);
+	wb_ctl_set_apply(c, apply_live, &the_dp);
+}

@@ -1,0 +1,372 @@
+/* Replay from capture for the control socket: the same walk and line formats as
+ * `wbcap cat --format jsonl|csv`, cut into bounded chunks that resume where they stopped. */
+#define _GNU_SOURCE
+#include "replay.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "block.h"
+#include "capfile.h"
+
+#define MAX_LINE 512 /* longest formatted event line */
+#define FEEDS 256
+
+static const char *const type_names[WB_EV_TYPE_MAX] = {
+	"NONE", "ORDER_ADD", "ORDER_EXEC", "ORDER_CANCEL", "ORDER_DELETE", "ORDER_REPLACE", "LEVEL", "TRADE",
+	"TRADE_BREAK", "STATUS", "SYMBOL", "SYSTEM", "INTEGRITY", "GAP", "DROP", "QUOTE", "OTHER",
+};
+
+/* Symbol names per feed, indexed by locate; allocated when a feed's first name is learned. */
+typedef char symname[9];
+
+struct wb_replay {
+	struct wb_replay_opts o;
+	char dir[PATH_MAX];
+	char symbol[9];
+	char **names;
+	size_t nnames, file;
+	struct wb_capfile *f;
+	struct wb_capmap m;
+	bool mapped;
+	size_t blk;
+	struct wb_capblock cb;
+	ZSTD_DCtx *dctx;
+	struct wb_event *ev;
+	size_t evcap;
+	uint32_t nev, k;
+	symname *syms[FEEDS];
+	unsigned decimals;
+	bool header_done, done;
+	uint64_t events, bad_blocks;
+};
+
+int wb_replay_parse_time(const char *s, struct wb_replay_time *t)
+{
+	char *end;
+	if (strchr(s, '-') && strchr(s, 'T')) {
+		struct tm tm = { 0 };
+		const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!r)
+			return -EINVAL;
+		uint64_t frac = 0;
+		if (*r == '.') {
+			int digits = 0;
+			for (r++; isdigit((unsigned char)*r); r++, digits++)
+				if (digits < 9)
+					frac = frac * 10 + (uint64_t)(*r - '0');
+			for (; digits < 9; digits++)
+				frac *= 10;
+		}
+		int64_t off = 0;
+		if (*r == '+' || *r == '-') {
+			int hh, mm;
+			if (sscanf(r + 1, "%2d:%2d", &hh, &mm) != 2)
+				return -EINVAL;
+			off = (int64_t)(hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
+		} else if (*r && strcmp(r, "Z")) {
+			return -EINVAL;
+		}
+		time_t sec = timegm(&tm);
+		if (sec < 0)
+			return -EINVAL;
+		t->clock = WB_CLOCK_RECV;
+		t->ns = (uint64_t)((int64_t)sec - off) * 1000000000ull + frac;
+		return 0;
+	}
+	if (strchr(s, ':')) {
+		unsigned h, m;
+		double sec;
+		char tail;
+		if (sscanf(s, "%u:%u:%lf%c", &h, &m, &sec, &tail) != 3 || h > 47 || m > 59 || sec < 0 || sec >= 61)
+			return -EINVAL;
+		t->clock = WB_CLOCK_EXCH;
+		t->ns = (uint64_t)h * 3600000000000ull + (uint64_t)m * 60000000000ull + (uint64_t)(sec * 1e9 + 0.5);
+		return 0;
+	}
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || *s == '-')
+		return -EINVAL;
+	t->clock = WB_CLOCK_EXCH;
+	t->ns = v;
+	return 0;
+}
+
+static void learn(struct wb_replay *r, uint8_t feed, uint16_t locate, const char raw[8])
+{
+	if (!r->syms[feed]) {
+		r->syms[feed] = calloc(65536, sizeof(symname));
+		if (!r->syms[feed])
+			return;
+	}
+	char *d = r->syms[feed][locate];
+	int n = 0;
+	for (int i = 0; i < 8 && raw[i] && raw[i] != ' '; i++)
+		d[n++] = raw[i];
+	d[n] = 0;
+}
+
+static const char *symbol_of(const struct wb_replay *r, uint8_t feed, uint16_t locate)
+{
+	return r->syms[feed] ? r->syms[feed][locate] : "";
+}
+
+int wb_replay_open(const struct wb_replay_opts *o, struct wb_replay **out, char *err, size_t errlen)
+{
+	int ret;
+	struct wb_replay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->o = *o;
+	snprintf(r->dir, sizeof(r->dir), "%s", o->dir);
+	r->o.dir = r->dir;
+	if (o->symbol) {
+		snprintf(r->symbol, sizeof(r->symbol), "%s", o->symbol);
+		r->o.symbol = r->symbol;
+	}
+	r->decimals = 4;
+	ret = wb_cap_list_dir(r->dir, &r->names, &r->nnames);
+	if (ret < 0) {
+		snprintf(err, errlen, "capture directory %s: %s", r->dir, strerror(-ret));
+		goto out_free;
+	}
+	r->dctx = ZSTD_createDCtx();
+	if (!r->dctx) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_names;
+	}
+	/* Directories of the closed files first, so a symbol defined in an earlier file is known. */
+	for (size_t i = 0; i < r->nnames; i++) {
+		char path[PATH_MAX + 256];
+		snprintf(path, sizeof(path), "%s/%s", r->dir, r->names[i]);
+		struct wb_capfile *f;
+		const char *why;
+		if (wb_capfile_open(path, false, &f, &why))
+			continue;
+		if (i == 0)
+			r->decimals = f->hdr.price_decimals;
+		struct wb_capmap m;
+		if (f->closed && wb_capfile_map(f, &m) == 0) {
+			for (size_t k = 0; k < m.ndir; k++)
+				learn(r, m.dir[k].feed, m.dir[k].locate, m.dir[k].symbol);
+			wb_capmap_free(&m);
+		}
+		wb_capfile_close(f);
+	}
+	*out = r;
+	return 0;
+out_names:
+	wb_cap_names_free(r->names, r->nnames);
+out_free:
+	free(r);
+	return ret;
+}
+
+static uint64_t clock_of(enum wb_replay_clock c, const struct wb_event *e)
+{
+	return c == WB_CLOCK_RECV ? e->ts_recv : e->ts_exch;
+}
+
+static bool wanted(const struct wb_replay *r, const struct wb_event *e)
+{
+	if (r->o.from.clock && clock_of(r->o.from.clock, e) < r->o.from.ns)
+		return false;
+	if (r->o.to.clock && clock_of(r->o.to.clock, e) > r->o.to.ns)
+		return false;
+	return !r->o.symbol || !strcmp(symbol_of(r, e->feed, e->locate), r->o.symbol);
+}
+
+static bool block_wanted(const struct wb_replay *r, const struct wb_cap_block_header *h)
+{
+	if (h->kind != WB_BLK_EVENTS)
+		return false;
+	if (r->o.from.clock &&
+	    (r->o.from.clock == WB_CLOCK_RECV ? h->ts_recv_max : h->ts_exch_max) < r->o.from.ns)
+		return false;
+	if (r->o.to.clock && (r->o.to.clock == WB_CLOCK_RECV ? h->ts_recv_min : h->ts_exch_min) > r->o.to.ns)
+		return false;
+	return true;
+}
+
+static void fmt_price(int64_t price, unsigned decimals, char *buf, size_t n)
+{
+	uint64_t scale = 1;
+	for (unsigned i = 0; i < decimals; i++)
+		scale *= 10;
+	uint64_t a = price < 0 ? (uint64_t)0 - (uint64_t)price : (uint64_t)price;
+	if (decimals)
+		snprintf(buf, n, "%s%llu.%0*llu", price < 0 ? "-" : "", (unsigned long long)(a / scale), (int)decimals,
+			 (unsigned long long)(a % scale));
+	else
+		snprintf(buf, n, "%s%llu", price < 0 ? "-" : "", (unsigned long long)a);
+}
+
+static int format_event(const struct wb_replay *r, const struct wb_event *e, char *out, size_t n)
+{
+	char px[48], side[8];
+	fmt_price(e->price, r->decimals, px, sizeof(px));
+	const char *tn = e->type < WB_EV_TYPE_MAX ? type_names[e->type] : "UNKNOWN";
+	const char *sym = symbol_of(r, e->feed, e->locate);
+	if (r->o.format == WB_REPLAY_CSV) {
+		if (isprint(e->side) && e->side != '"' && e->side != '\\' && e->side != ',')
+			snprintf(side, sizeof(side), "%c", e->side);
+		else
+			snprintf(side, sizeof(side), "%u", e->side);
+		return snprintf(out, n, "%llu,%llu,%llu,%s,%u,%u,%s,%s,%s,%u,%llu,%llu,%u,%u,%u\n",
+				(unsigned long long)e->ts_recv, (unsigned long long)e->ts_exch,
+				(unsigned long long)e->seq, tn, e->feed, e->locate, sym, side, px, e->shares,
+				(unsigned long long)e->ref, (unsigned long long)e->aux, e->level_shares, e->level_orders,
+				e->flags);
+	}
+	return snprintf(out, n,
+			"{\"ts_recv\":%llu,\"ts_exch\":%llu,\"seq\":%llu,\"type\":\"%s\",\"feed\":%u,\"locate\":%u,"
+			"\"symbol\":\"%s\",\"side\":%u,\"price\":\"%s\",\"price_raw\":%lld,\"shares\":%u,\"ref\":%llu,"
+			"\"aux\":%llu,\"level_shares\":%u,\"level_orders\":%u,\"flags\":%u}\n",
+			(unsigned long long)e->ts_recv, (unsigned long long)e->ts_exch, (unsigned long long)e->seq, tn,
+			e->feed, e->locate, sym, e->side, px, (long long)e->price, e->shares,
+			(unsigned long long)e->ref, (unsigned long long)e->aux, e->level_shares, e->level_orders,
+			e->flags);
+}
+
+static void close_file(struct wb_replay *r)
+{
+	if (r->mapped)
+		wb_capmap_free(&r->m);
+	r->mapped = false;
+	if (r->f)
+		wb_capfile_close(r->f);
+	r->f = NULL;
+	r->blk = 0;
+	r->file++;
+}
+
+/* Decodes the next wanted block into r->ev; false when every file is read. */
+static bool next_block(struct wb_replay *r)
+{
+	for (;;) {
+		if (!r->f) {
+			if (r->file >= r->nnames)
+				return false;
+			char path[PATH_MAX + 256];
+			const char *why;
+			snprintf(path, sizeof(path), "%s/%s", r->dir, r->names[r->file]);
+			if (wb_capfile_open(path, false, &r->f, &why)) {
+				r->f = NULL;
+				r->bad_blocks++;
+				r->file++;
+				continue;
+			}
+			if (wb_capfile_map(r->f, &r->m)) {
+				r->bad_blocks++;
+				close_file(r);
+				continue;
+			}
+			r->mapped = true;
+			r->blk = 0;
+		}
+		if (r->blk >= r->m.n) {
+			close_file(r);
+			continue;
+		}
+		struct wb_capblk_info *bi = &r->m.blk[r->blk++];
+		if (!block_wanted(r, &bi->h))
+			continue;
+		const char *why;
+		if (wb_capfile_read_block(r->f, bi->offset, &r->cb, r->dctx, &why)) {
+			r->bad_blocks++;
+			continue;
+		}
+		const struct wb_cap_block_header *h = &r->cb.h;
+		if (r->evcap < h->records) {
+			void *n = realloc(r->ev, (size_t)h->records * sizeof(*r->ev));
+			if (!n) {
+				r->bad_blocks++;
+				continue;
+			}
+			r->ev = n;
+			r->evcap = h->records;
+		}
+		if (wb_block_decode_events(r->cb.raw, h->raw_bytes, h->records, r->ev)) {
+			r->bad_blocks++;
+			continue;
+		}
+		r->nev = h->records;
+		r->k = 0;
+		return true;
+	}
+}
+
+size_t wb_replay_fill(struct wb_replay *r, char *buf, size_t cap, bool *done)
+{
+	size_t used = 0;
+	char line[MAX_LINE];
+	if (!r->header_done && r->o.format == WB_REPLAY_CSV) {
+		static const char hdr[] =
+			"ts_recv,ts_exch,seq,type,feed,locate,symbol,side,price,shares,ref,aux,level_shares,level_orders,flags\n";
+		if (cap < sizeof(hdr))
+			goto out;
+		memcpy(buf, hdr, sizeof(hdr) - 1);
+		used = sizeof(hdr) - 1;
+	}
+	r->header_done = true;
+	while (!r->done) {
+		if (r->k >= r->nev && !next_block(r)) {
+			r->done = true;
+			break;
+		}
+		for (; r->k < r->nev; r->k++) {
+			const struct wb_event *e = &r->ev[r->k];
+			if (e->type == WB_EV_SYMBOL)
+				learn(r, e->feed, e->locate, (const char *)&e->aux);
+			if (!wanted(r, e))
+				continue;
+			int n = format_event(r, e, line, sizeof(line));
+			if (n < 0 || (size_t)n >= sizeof(line))
+				continue;
+			if (used + (size_t)n > cap)
+				goto out; /* resumes at this event */
+			memcpy(buf + used, line, (size_t)n);
+			used += (size_t)n;
+			r->events++;
+		}
+	}
+out:
+	*done = r->done;
+	return used;
+}
+
+uint64_t wb_replay_events(const struct wb_replay *r)
+{
+	return r->events;
+}
+
+uint64_t wb_replay_bad_blocks(const struct wb_replay *r)
+{
+	return r->bad_blocks;
+}
+
+void wb_replay_close(struct wb_replay *r)
+{
+	if (!r)
+		return;
+	if (r->f) {
+		if (r->mapped)
+			wb_capmap_free(&r->m);
+		wb_capfile_close(r->f);
+	}
+	wb_cap_names_free(r->names, r->nnames);
+	wb_capblock_free(&r->cb);
+	ZSTD_freeDCtx(r->dctx);
+	free(r->ev);
+	for (int i = 0; i < FEEDS; i++)
+		free(r->syms[i]);
+	free(r);
+}

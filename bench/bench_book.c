@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	}
 	for (uint32_t s = 0; s < nsyms; s++) {
 		char sym[9];
-		snprintf(sym, sizeof(sym), "S%-7u", s);
+		snprintf(sym, sizeof(sym), "S%-7u", s % 10000000u);
 		wb_bookset_define_symbol(bs, (uint16_t)s, sym);
 	}
 	for (size_t i = 0; i < prefill; i++) {

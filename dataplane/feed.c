@@ -3,6 +3,7 @@
 #include <string.h>
 
 extern const struct wb_feed_proto wb_feed_itch_mold;
+extern const struct wb_feed_proto wb_feed_soup_itch;
 #ifdef WB_HAVE_IEX
 extern const struct wb_feed_proto wb_feed_iex_deep;
 extern const struct wb_feed_proto wb_feed_iex_tops;
@@ -11,6 +12,7 @@ extern const struct wb_feed_proto wb_feed_iex_tops;
 /* The registry: adding a protocol is one line here and one file beside this one. */
 static const struct wb_feed_proto *const protos[] = {
 	&wb_feed_itch_mold,
+	&wb_feed_soup_itch,
 #ifdef WB_HAVE_IEX
 	&wb_feed_iex_deep,
 	&wb_feed_iex_tops,

@@ -10,6 +10,7 @@
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88A8
 #define IPPROTO_UDP_ 17
+#define IPPROTO_TCP_ 6
 
 uint32_t wb_csum_partial(const uint8_t *p, uint32_t len, uint32_t sum)
 {
@@ -81,6 +82,23 @@ enum wb_pkt_verdict wb_pkt_decode(const uint8_t *f, uint32_t len, bool check_udp
 	uint16_t frag = wb_be16(ip + 6);
 	if (frag & 0x3FFF) /* MF set or a non-zero offset */
 		return WB_PKT_FRAGMENT;
+	if (ip[9] == IPPROTO_TCP_) {
+		const uint8_t *tcp = ip + ihl;
+		uint32_t seglen = tot - ihl;
+		uint32_t doff = seglen >= 20 ? (uint32_t)(tcp[12] >> 4) * 4 : 0;
+		if (seglen < 20 || doff < 20 || doff > seglen)
+			return WB_PKT_BAD_LENGTH;
+		out->src_addr = wb_be32(ip + 12);
+		out->dst_addr = wb_be32(ip + 16);
+		out->src_port = wb_be16(tcp);
+		out->dst_port = wb_be16(tcp + 2);
+		out->tcp_seq = wb_be32(tcp + 4);
+		out->tcp_ack = wb_be32(tcp + 8);
+		out->tcp_flags = tcp[13] & 0x1F;
+		out->payload = tcp + doff;
+		out->len = seglen - doff;
+		return WB_PKT_TCP;
+	}
 	if (ip[9] != IPPROTO_UDP_)
 		return WB_PKT_NOT_UDP;
 	const uint8_t *udp = ip + ihl;
@@ -111,9 +129,8 @@ void wb_classifier_init(struct wb_classifier *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int wb_classifier_add(struct wb_classifier *c, uint32_t addr, uint16_t port, uint16_t feed, uint8_t line)
+static int classifier_insert(struct wb_classifier *c, uint64_t key, uint16_t feed, uint8_t line)
 {
-	uint64_t key = ((uint64_t)addr << 16) | port;
 	if (key == 0)
 		return -EINVAL;
 	if (c->n * 2 >= WB_CLASSIFY_SLOTS)
@@ -131,6 +148,16 @@ int wb_classifier_add(struct wb_classifier *c, uint32_t addr, uint16_t port, uin
 	return 0;
 }
 
+int wb_classifier_add(struct wb_classifier *c, uint32_t addr, uint16_t port, uint16_t feed, uint8_t line)
+{
+	return classifier_insert(c, ((uint64_t)addr << 16) | port, feed, line);
+}
+
+int wb_classifier_add_tcp(struct wb_classifier *c, uint32_t server_addr, uint16_t server_port, uint16_t feed)
+{
+	return classifier_insert(c, WB_CLASSIFY_TCP | ((uint64_t)server_addr << 16) | server_port, feed, 0);
+}
+
 const char *wb_pkt_verdict_name(enum wb_pkt_verdict v)
 {
 	static const char *const names[WB_PKT_VERDICT_MAX] = {
@@ -141,6 +168,7 @@ const char *wb_pkt_verdict_name(enum wb_pkt_verdict v)
 		[WB_PKT_FRAGMENT] = "ip_fragment",
 		[WB_PKT_BAD_LENGTH] = "bad_length",
 		[WB_PKT_BAD_CHECKSUM] = "bad_checksum",
+		[WB_PKT_TCP] = "tcp",
 	};
 	return (unsigned)v < WB_PKT_VERDICT_MAX ? names[v] : "invalid";
 }

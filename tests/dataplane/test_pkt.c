@@ -85,10 +85,15 @@ static void test_decode_errors(void **st)
 	wb_put_be16(g + 12, 0x86DD);
 	assert_int_equal(wb_pkt_decode(g, n, false, &v), WB_PKT_NOT_IPV4);
 	memcpy(g, f, n);
-	g[14 + 9] = 6; /* TCP */
+	g[14 + 9] = 1; /* ICMP */
 	wb_put_be16(g + 14 + 10, 0);
 	wb_put_be16(g + 14 + 10, (uint16_t)~wb_csum_fold(wb_csum_partial(g + 14, 20, 0)));
 	assert_int_equal(wb_pkt_decode(g, n, false, &v), WB_PKT_NOT_UDP);
+	memcpy(g, f, n);
+	g[14 + 9] = 6; /* TCP, but 18 bytes cannot hold a TCP header */
+	wb_put_be16(g + 14 + 10, 0);
+	wb_put_be16(g + 14 + 10, (uint16_t)~wb_csum_fold(wb_csum_partial(g + 14, 20, 0)));
+	assert_int_equal(wb_pkt_decode(g, n, false, &v), WB_PKT_BAD_LENGTH);
 	memcpy(g, f, n);
 	wb_put_be16(g + 14 + 6, 0x2000); /* more fragments */
 	wb_put_be16(g + 14 + 10, 0);
@@ -97,6 +102,48 @@ static void test_decode_errors(void **st)
 	memcpy(g, f, n);
 	wb_put_be16(g + 14 + 20 + 4, 200); /* UDP length beyond the IP datagram */
 	assert_int_equal(wb_pkt_decode(g, n, false, &v), WB_PKT_BAD_LENGTH);
+}
+
+static void test_decode_tcp(void **st)
+{
+	(void)st;
+	uint8_t f[128];
+	memset(f, 0, sizeof(f));
+	wb_put_be16(f + 12, 0x0800);
+	uint8_t *ip = f + 14, *tcp = ip + 20;
+	ip[0] = 0x45;
+	wb_put_be16(ip + 2, 20 + 24 + 5);
+	ip[8] = 64;
+	ip[9] = 6;
+	wb_put_be32(ip + 12, 0x0A090001);
+	wb_put_be32(ip + 16, 0x0A090002);
+	wb_put_be16(ip + 10, (uint16_t)~wb_csum_fold(wb_csum_partial(ip, 20, 0)));
+	wb_put_be16(tcp, 9001);
+	wb_put_be16(tcp + 2, 40001);
+	wb_put_be32(tcp + 4, 0xFFFFFFF0);
+	wb_put_be32(tcp + 8, 77);
+	tcp[12] = 6 << 4; /* 24-byte header: one option word */
+	tcp[13] = 0x18;   /* PSH ACK */
+	memcpy(tcp + 24, "hello", 5);
+	struct wb_udp_view v;
+	assert_int_equal(wb_pkt_decode(f, 14 + 49, false, &v), WB_PKT_TCP);
+	assert_int_equal(v.src_addr, 0x0A090001);
+	assert_int_equal(v.src_port, 9001);
+	assert_int_equal(v.dst_port, 40001);
+	assert_int_equal(v.tcp_seq, 0xFFFFFFF0);
+	assert_int_equal(v.tcp_ack, 77);
+	assert_int_equal(v.tcp_flags, 0x18);
+	assert_int_equal(v.len, 5);
+	assert_memory_equal(v.payload, "hello", 5);
+	tcp[12] = 15 << 4; /* data offset past the segment */
+	assert_int_equal(wb_pkt_decode(f, 14 + 49, false, &v), WB_PKT_BAD_LENGTH);
+	struct wb_classifier c;
+	wb_classifier_init(&c);
+	assert_int_equal(wb_classifier_add_tcp(&c, 0x0A090001, 9001, 3), 0);
+	assert_int_equal(wb_classifier_add(&c, 0x0A090001, 9001, 4, 0), 0); /* UDP: another key space */
+	assert_int_equal(wb_classify_tcp(&c, 0x0A090001, 9001)->feed, 3);
+	assert_int_equal(wb_classify(&c, 0x0A090001, 9001)->feed, 4);
+	assert_null(wb_classify_tcp(&c, 0x0A090002, 40001));
 }
 
 static void test_classifier(void **st)
@@ -126,6 +173,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode_plain_and_vlan),
 		cmocka_unit_test(test_decode_errors),
+		cmocka_unit_test(test_decode_tcp),
 		cmocka_unit_test(test_classifier),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,12 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "serve.h"
 #include "sim.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: wbsim gen [options]\n"
+		"       wbsim serve [options]   (recovery servers: wbsim serve --help)\n"
 		"\n"
 		"Generates a deterministic Nasdaq TotalView-ITCH 5.0 session: system events, a stock\n"
 		"directory, trading actions and a realistic order flow, written as an ITCH file\n"
@@ -303,6 +305,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "gen"))
 		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "serve"))
+		return wb_serve_main(argc - 1, argv + 1); /* recovery servers, docs/recovery.md */
 	fprintf(stderr, "wbsim: unknown command '%s' (try wbsim --help)\n", argv[1]);
 	return 2;
 }

@@ -234,6 +234,8 @@ struct y_port {
 	int64_t *rx_queues, *tx_queues, *rx_descriptors, *tx_descriptors;
 	int64_t *mempool_size, *mbuf_cache;
 	char *promiscuous; /* libcyaml 1.3 reads any unknown word as true: we parse it */
+	char *exception_tap;
+	int64_t *exception_pps;
 };
 
 struct y_rxq {
@@ -277,6 +279,7 @@ struct y_feed {
 	char *name, *protocol, *line_a, *line_b, *port;
 	int64_t *queue;
 	char *raw_capture;
+	char *credentials;
 	struct y_book *book;
 	struct y_recovery *recovery;
 	char **symbols;
@@ -336,6 +339,8 @@ static const cyaml_schema_field_t port_fields[] = {
 	INT("mempool_size", struct y_port, mempool_size),
 	INT("mbuf_cache", struct y_port, mbuf_cache),
 	STR("promiscuous", OPT, struct y_port, promiscuous),
+	STR("exception_tap", OPT, struct y_port, exception_tap),
+	INT("exception_pps", struct y_port, exception_pps),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t port_entry = {
@@ -408,6 +413,7 @@ static const cyaml_schema_field_t feed_fields[] = {
 	STR("port", REQ, struct y_feed, port),
 	INT("queue", struct y_feed, queue),
 	STR("raw_capture", OPT, struct y_feed, raw_capture),
+	STR("credentials", OPT, struct y_feed, credentials),
 	CYAML_FIELD_MAPPING_PTR("book", OPT, struct y_feed, book, book_fields),
 	CYAML_FIELD_MAPPING_PTR("recovery", OPT, struct y_feed, recovery, recovery_fields),
 	CYAML_FIELD_SEQUENCE("symbols", OPT, struct y_feed, symbols, &string_entry, 0, CYAML_UNLIMITED),
@@ -799,6 +805,7 @@ static void port_defaults(struct wb_port_conf *p)
 	p->mempool_size = 8191;
 	p->mbuf_cache = 256;
 	p->promiscuous = true;
+	p->exception_pps = 10000;
 }
 
 static void worker_defaults(struct wb_worker_conf *w)
@@ -877,6 +884,10 @@ static void convert_ports(struct errs *e, const struct y_top *y, struct wb_confi
 		TAKE(e, F("mempool_size"), yp->mempool_size, c->mempool_size, 1023, 16777215);
 		TAKE(e, F("mbuf_cache"), yp->mbuf_cache, c->mbuf_cache, 0, 512);
 		take_bool(e, F("promiscuous"), yp->promiscuous, &c->promiscuous);
+		take_str(e, F("exception_tap"), yp->exception_tap, c->exception_tap, sizeof(c->exception_tap));
+		if (c->exception_tap[0] && !name_ok(c->exception_tap))
+			report(e, F("exception_tap"), "'%s' is not an interface name", c->exception_tap);
+		TAKE(e, F("exception_pps"), yp->exception_pps, c->exception_pps, 1, 10000000);
 #undef F
 	}
 }
@@ -1003,6 +1014,7 @@ static void convert_feeds(struct errs *e, const struct y_top *y, struct wb_confi
 		}
 		TAKE(e, F("queue"), yf->queue, c->queue, 0, 15);
 		take_bool(e, F("raw_capture"), yf->raw_capture, &c->raw_capture);
+		take_str(e, F("credentials"), yf->credentials, c->credentials, sizeof(c->credentials));
 		if (yf->book) {
 			const struct y_book *b = yf->book;
 			TAKE(e, F("book.max_orders"), b->max_orders, c->max_orders, 1024, 268435456);

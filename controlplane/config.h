@@ -39,6 +39,8 @@ struct wb_port_conf {
 	uint32_t mempool_size; /* mbufs */
 	uint32_t mbuf_cache;
 	bool promiscuous;
+	char exception_tap[16]; /* kernel interface (net_tap) for the port's host traffic; "" = none */
+	uint32_t exception_pps; /* host frames per second forwarded to the kernel at most */
 };
 
 struct wb_rxq_conf {
@@ -70,6 +72,7 @@ struct wb_feed_conf {
 	uint16_t queue;
 	int worker;      /* derived: the worker polling port/queue */
 	bool raw_capture;
+	char credentials[256]; /* SoupBinTCP login "user:password" file, mode 0600; "" = none */
 	/* book sizing and policy */
 	uint32_t max_orders;
 	uint32_t max_levels;

@@ -39,12 +39,13 @@ json_t *wb_config_json(const struct wb_config *cfg)
 	json_t *ports = json_array();
 	for (uint32_t i = 0; i < cfg->nports; i++) {
 		const struct wb_port_conf *p = &cfg->ports[i];
-		json_array_append_new(ports, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:I,s:b}", "name", p->name, "device",
-						       p->device, "rx_queues", p->rx_queues, "tx_queues", p->tx_queues,
-						       "rx_descriptors", p->rx_descriptors, "tx_descriptors",
+		json_array_append_new(ports, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:I,s:b,s:s,s:I}", "name", p->name,
+						       "device", p->device, "rx_queues", p->rx_queues, "tx_queues",
+						       p->tx_queues, "rx_descriptors", p->rx_descriptors, "tx_descriptors",
 						       p->tx_descriptors, "mempool_size", (json_int_t)p->mempool_size,
 						       "mbuf_cache", (json_int_t)p->mbuf_cache, "promiscuous",
-						       p->promiscuous));
+						       p->promiscuous, "exception_tap", p->exception_tap, "exception_pps",
+						       (json_int_t)p->exception_pps));
 	}
 	json_object_set_new(root, "ports", ports);
 	json_t *workers = json_array();

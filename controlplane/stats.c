@@ -112,6 +112,13 @@ json_t *wb_stats_json(struct wb_dataplane *dp, struct wb_persister *const *persi
 			(json_int_t)ws.ring_drops, "ring_high_water_events", (json_int_t)ws.ring_high_water,
 			"ring_size_events", (json_int_t)ws.ring_size, "ring_occupancy_events",
 			(json_int_t)ws.ring_occupancy, "packets", v);
+		json_object_set_new(w, "host_to_kernel_packets_total", json_integer((json_int_t)ws.host_to_kernel));
+		json_object_set_new(w, "host_rate_dropped_packets_total", json_integer((json_int_t)ws.host_rate_dropped));
+		json_object_set_new(w, "host_tx_failed_packets_total", json_integer((json_int_t)ws.host_tx_failed));
+		json_object_set_new(w, "kernel_to_wire_packets_total", json_integer((json_int_t)ws.kernel_to_wire));
+		json_object_set_new(w, "kernel_tx_failed_packets_total", json_integer((json_int_t)ws.kernel_tx_failed));
+		json_object_set_new(w, "frames_sent_total", json_integer((json_int_t)ws.frames_sent));
+		json_object_set_new(w, "frames_send_failed_total", json_integer((json_int_t)ws.frames_send_failed));
 		json_object_set_new(w, "raw_ring_packets_total", json_integer((json_int_t)ws.raw_packets));
 		json_object_set_new(w, "raw_ring_drops_total", json_integer((json_int_t)ws.raw_drops));
 		json_object_set_new(w, "raw_ring_high_water_bytes", json_integer((json_int_t)ws.raw_high_water_bytes));

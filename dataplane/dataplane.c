@@ -1,5 +1,6 @@
 #include "dataplane.h"
 #include "rawring.h"
+#include "tcp_reasm.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -60,6 +61,16 @@ struct dp_worker {
 	_Atomic uint64_t multi_seg, foreign_feed, events;
 	_Atomic uint64_t line_packets[WB_MAX_FEEDS][2], line_bytes[WB_MAX_FEEDS][2];
 	struct wb_histo latency; /* rx to book updated and events batched, ns */
+	/* transmit and the kernel exception path */
+	int tx_port;             /* port the worker sends on (its first rx port), -1 = none */
+	uint16_t tx_queue;
+	struct rte_mempool *tx_pool;
+	struct wb_tx tx;         /* handed to plug-ins */
+	int host_port;           /* the tap port whose traffic this worker bridges, -1 = none */
+	uint64_t host_tokens, host_last_tsc, host_rate_tsc; /* token bucket: TSC ticks per frame */
+	uint64_t host_burst;
+	_Atomic uint64_t host_to_kernel, host_rate_dropped, host_tx_failed, kernel_to_wire, kernel_tx_failed;
+	_Atomic uint64_t frames_sent, frames_send_failed;
 };
 
 struct wb_dataplane {
@@ -74,7 +85,16 @@ struct wb_dataplane {
 		uint16_t port_id;
 		bool up;
 		struct rte_mempool *pool;
+		int tap;               /* index into taps[] of this port's exception interface, -1 = none */
 	} ports[WB_MAX_PORTS > WB_MAX_REPLAY ? WB_MAX_PORTS : WB_MAX_REPLAY];
+	unsigned ntaps;
+	struct {
+		char name[WB_NAME_LEN];
+		uint16_t port_id;
+		bool up;
+		struct rte_mempool *pool;
+		uint32_t pps;
+	} taps[WB_MAX_PORTS];
 	unsigned nworkers;
 	struct dp_worker *workers[WB_MAX_WORKERS];
 	unsigned nfeeds;
@@ -122,12 +142,53 @@ static void flush_events(struct dp_worker *w)
 	}
 }
 
-static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, bool pcap_time)
+/* Host traffic the kernel owns (ARP, ICMP, IGMP, TCP, unicast UDP to us), under a
+ * token bucket so a flood cannot take the worker's time. */
+static bool host_admit(struct dp_worker *w, uint64_t tsc)
+{
+	uint64_t refill = (tsc - w->host_last_tsc) / w->host_rate_tsc;
+	if (refill) {
+		w->host_tokens = w->host_tokens + refill > w->host_burst ? w->host_burst : w->host_tokens + refill;
+		w->host_last_tsc += refill * w->host_rate_tsc;
+	}
+	if (!w->host_tokens) {
+		INC(w->host_rate_dropped);
+		return false;
+	}
+	w->host_tokens--;
+	return true;
+}
+
+static void handle_tcp(struct dp_worker *w, const struct wb_udp_view *v, uint64_t tsc, uint64_t ts_recv)
+{
+	struct wb_dataplane *dp = w->dp;
+	const struct wb_line_key *lk = wb_classify_tcp(&dp->cls, v->src_addr, v->src_port);
+	if (!lk)
+		return;
+	struct dp_feed *f = &dp->feeds[lk->feed];
+	if (unlikely(f->worker != (int)w->index)) {
+		INC(w->foreign_feed);
+		return;
+	}
+	INC(w->line_packets[lk->feed][0]);
+	ADD(w->line_bytes[lk->feed][0], v->len);
+	struct wb_tcp_seg seg = { .src_addr = v->src_addr, .dst_addr = v->dst_addr, .src_port = v->src_port,
+				  .dst_port = v->dst_port, .seq = v->tcp_seq, .ack = v->tcp_ack,
+				  .flags = v->tcp_flags, .payload = v->payload, .len = v->len, .ts_recv = ts_recv };
+	struct wb_rx_meta meta = { .tsc = tsc, .src_addr = v->src_addr, .src_port = v->src_port, .ts_recv = ts_recv };
+	f->proto->on_tcp_segment(f->state, &seg, &meta, &w->batch);
+	struct wb_bookset *bs = f->proto->books(f->state);
+	if (bs)
+		wb_bookset_publish(bs);
+	flush_events(w);
+}
+
+static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, bool pcap_time)
 {
 	struct wb_dataplane *dp = w->dp;
 	if (unlikely(m->nb_segs != 1)) {
 		INC(w->multi_seg);
-		return;
+		return false;
 	}
 	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
 	struct wb_udp_view v;
@@ -141,13 +202,18 @@ static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, 
 			verdict = WB_PKT_UNMATCHED;
 	}
 	INC(w->verdicts[verdict]);
-	if (verdict != WB_PKT_FEED)
-		return;
+	if (verdict != WB_PKT_FEED) {
+		if (verdict == WB_PKT_TCP)
+			handle_tcp(w, &v, tsc, dp->wall_base_ns + tsc_to_ns(dp, tsc - dp->tsc_base));
+		bool host = verdict == WB_PKT_NOT_IPV4 || verdict == WB_PKT_NOT_UDP || verdict == WB_PKT_TCP ||
+			    verdict == WB_PKT_FRAGMENT || (verdict == WB_PKT_UNMATCHED && !(v.dst_addr >> 28 == 0xE));
+		return host && w->host_port >= 0 && host_admit(w, tsc);
+	}
 	struct dp_feed *f = &dp->feeds[lk->feed];
 	if (unlikely(f->worker != (int)w->index)) {
 		/* Another worker owns this feed's books: never write them from here. */
 		INC(w->foreign_feed);
-		return;
+		return false;
 	}
 	INC(w->line_packets[lk->feed][lk->line]);
 	ADD(w->line_bytes[lk->feed][lk->line], v.len);
@@ -177,6 +243,47 @@ static void handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, 
 		wb_bookset_publish(bs);
 	flush_events(w);
 	wb_histo_record(&w->latency, tsc_to_ns(dp, rte_rdtsc() - tsc));
+	return false;
+}
+
+/* Frames the kernel sent on the tap go out on the wire port. */
+static void bridge_kernel(struct dp_worker *w)
+{
+	struct wb_dataplane *dp = w->dp;
+	struct rte_mbuf *pkts[32];
+	uint16_t n = rte_eth_rx_burst(dp->taps[w->host_port].port_id, 0, pkts, 32);
+	if (!n)
+		return;
+	uint16_t sent = rte_eth_tx_burst((uint16_t)w->tx_port, w->tx_queue, pkts, n);
+	ADD(w->kernel_to_wire, sent);
+	if (sent < n) {
+		ADD(w->kernel_tx_failed, n - sent);
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+	}
+}
+
+static int worker_send(void *ctx, const uint8_t *frame, uint32_t len)
+{
+	struct dp_worker *w = ctx;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(w->tx_pool);
+	if (!m) {
+		INC(w->frames_send_failed);
+		return -ENOBUFS;
+	}
+	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	if (!d) {
+		rte_pktmbuf_free(m);
+		INC(w->frames_send_failed);
+		return -ENOBUFS;
+	}
+	memcpy(d, frame, len);
+	if (rte_eth_tx_burst((uint16_t)w->tx_port, w->tx_queue, &m, 1) != 1) {
+		rte_pktmbuf_free(m);
+		INC(w->frames_send_failed);
+		return -EAGAIN;
+	}
+	INC(w->frames_sent);
+	return 0;
 }
 
 static void run_idle(struct dp_worker *w, uint64_t now_ns)
@@ -216,8 +323,9 @@ static int worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
 	struct wb_dataplane *dp = w->dp;
-	struct rte_mbuf *pkts[MAX_BURST];
+	struct rte_mbuf *pkts[MAX_BURST], *host[MAX_BURST];
 	uint64_t last_idle_tsc = rte_rdtsc();
+	w->host_last_tsc = last_idle_tsc;
 	const uint64_t idle_every = dp->tsc_hz / 1000; /* timers at most every ms while busy */
 	atomic_store(&w->state, ST_POLLING);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
@@ -239,16 +347,30 @@ static int worker_main(void *arg)
 			got += n;
 			INC(w->bursts);
 			uint64_t bytes = 0;
+			uint16_t nfree = 0, nhost = 0;
 			for (uint16_t k = 0; k < n; k++) {
 				if (k + 1 < n)
 					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 1], void *));
 				bytes += pkts[k]->pkt_len;
-				handle_frame(w, pkts[k], t0, q->replay);
+				if (handle_frame(w, pkts[k], t0, q->replay))
+					host[nhost++] = pkts[k];
+				else
+					pkts[nfree++] = pkts[k];
 			}
-			rte_pktmbuf_free_bulk(pkts, n);
+			rte_pktmbuf_free_bulk(pkts, nfree);
+			if (nhost) {
+				uint16_t sent = rte_eth_tx_burst(w->dp->taps[w->host_port].port_id, 0, host, nhost);
+				ADD(w->host_to_kernel, sent);
+				if (sent < nhost) {
+					ADD(w->host_tx_failed, nhost - sent);
+					rte_pktmbuf_free_bulk(host + sent, nhost - sent);
+				}
+			}
 			ADD(w->packets, n);
 			ADD(w->bytes, bytes);
 		}
+		if (w->host_port >= 0)
+			bridge_kernel(w);
 		uint64_t t1 = rte_rdtsc();
 		if (got) {
 			ADD(w->busy_tsc, t1 - t0);
@@ -341,6 +463,8 @@ static int build_eal_args(const struct wb_dp_opts *o, char **argv, int max, char
 				ARG("--allow=%s", cfg->ports[i].device);
 			else
 				ARG("--vdev=%s", cfg->ports[i].device);
+			if (cfg->ports[i].exception_tap[0])
+				ARG("--vdev=net_tap_wb%u,iface=%s", i, cfg->ports[i].exception_tap);
 		}
 	}
 #undef ARG
@@ -422,6 +546,42 @@ static int setup_port(struct wb_dataplane *dp, unsigned idx, const char *name, c
 	return 0;
 }
 
+/* The kernel's side of a port: a net_tap interface for ARP, ICMP, IGMP and TCP sessions. */
+static int setup_tap(struct wb_dataplane *dp, unsigned port, const struct wb_port_conf *pc, char *err, size_t errlen)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "net_tap_wb%u", port);
+	uint16_t pid;
+	if (rte_eth_dev_get_port_by_name(name, &pid) != 0) {
+		errf(err, errlen, "port %s: exception interface %s: no tap device (is /dev/net/tun there?)", pc->name,
+		     pc->exception_tap);
+		return -ENODEV;
+	}
+	unsigned t = dp->ntaps;
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	snprintf(pool_name, sizeof(pool_name), "wb_tap_%u", t);
+	int socket = (int)rte_socket_id();
+	dp->taps[t].pool = rte_pktmbuf_pool_create(pool_name, 2047, 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	if (!dp->taps[t].pool || rte_eth_dev_configure(pid, 1, 1, &conf) ||
+	    rte_eth_rx_queue_setup(pid, 0, 512, (unsigned)socket, NULL, dp->taps[t].pool) ||
+	    rte_eth_tx_queue_setup(pid, 0, 512, (unsigned)socket, NULL) || rte_eth_dev_start(pid)) {
+		errf(err, errlen, "port %s: exception interface %s: setup failed", pc->name, pc->exception_tap);
+		if (dp->taps[t].pool)
+			rte_mempool_free(dp->taps[t].pool);
+		dp->taps[t].pool = NULL;
+		return -EIO;
+	}
+	snprintf(dp->taps[t].name, sizeof(dp->taps[t].name), "%s", pc->exception_tap);
+	dp->taps[t].port_id = pid;
+	dp->taps[t].up = true;
+	dp->taps[t].pps = pc->exception_pps ? pc->exception_pps : 10000;
+	dp->ports[port].tap = (int)t;
+	dp->ntaps++;
+	return 0;
+}
+
 static struct dp_worker *worker_alloc(int node)
 {
 	struct dp_worker *w = rte_zmalloc_socket("wb_worker", sizeof(*w), RTE_CACHE_LINE_SIZE, node);
@@ -443,6 +603,8 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 	dp->replay = o->nreplay > 0;
 	dp->check_udp_sum = o->check_udp_checksum;
 	dp->ts_offset = -1;
+	for (unsigned i = 0; i < RTE_DIM(dp->ports); i++)
+		dp->ports[i].tap = -1;
 
 	char *argv[WB_MAX_EAL_ARGS + WB_MAX_PORTS + WB_MAX_REPLAY + 16];
 	static char store[16384];
@@ -494,6 +656,11 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			if (ret)
 				goto out_destroy;
 			dp->nports++;
+			if (cfg->ports[i].exception_tap[0]) {
+				ret = setup_tap(dp, i, &cfg->ports[i], err, errlen);
+				if (ret)
+					goto out_destroy;
+			}
 		}
 	}
 
@@ -522,6 +689,36 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			for (uint32_t q = 0; q < wc->nrxq; q++)
 				w->rxq[w->nrxq++] = (struct dp_rxq){
 					.port_id = dp->ports[wc->rxq[q].port].port_id, .queue = wc->rxq[q].queue };
+		}
+		/* Transmit on the first port it polls, on the queue numbered like its rx queue. */
+		w->tx_port = -1;
+		w->host_port = -1;
+		if (!dp->replay && w->nrxq) {
+			unsigned pidx = wc->rxq[0].port;
+			uint16_t txq = wc->rxq[0].queue;
+			uint16_t ntx = cfg->ports[pidx].tx_queues ? cfg->ports[pidx].tx_queues : 1;
+			if (txq < ntx) {
+				w->tx_port = dp->ports[pidx].port_id;
+				w->tx_queue = txq;
+				w->tx_pool = dp->ports[pidx].pool;
+				w->tx = (struct wb_tx){ .send = worker_send, .ctx = w };
+				struct rte_ether_addr mac;
+				if (rte_eth_macaddr_get(dp->ports[pidx].port_id, &mac) == 0)
+					memcpy(w->tx.port_mac, mac.addr_bytes, 6);
+				/* The worker on queue 0 bridges the port's host traffic. */
+				if (txq == 0 && dp->ports[pidx].tap >= 0) {
+					w->host_port = dp->ports[pidx].tap;
+					uint32_t pps = dp->taps[w->host_port].pps;
+					w->host_rate_tsc = dp->tsc_hz / pps ? dp->tsc_hz / pps : 1;
+					w->host_burst = pps / 10 > 64 ? pps / 10 : 64;
+					w->host_tokens = w->host_burst;
+				}
+			} else if (dp->ports[pidx].tap >= 0) {
+				errf(err, errlen, "worker %s: port %s has an exception interface but no tx queue %u: set tx_queues > %u",
+				     wc->name, cfg->ports[pidx].name, txq, txq);
+				ret = -EINVAL;
+				goto out_destroy;
+			}
 		}
 		uint32_t rsize = wc->ring_size ? wc->ring_size : 65536;
 		struct wb_event *slots = rte_malloc_socket("wb_ring", (size_t)rsize * sizeof(struct wb_event),
@@ -572,6 +769,17 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			goto out_destroy;
 		}
 		dp->nfeeds++;
+		if (fw && f->proto->attach_tx && fw->tx.send)
+			f->proto->attach_tx(f->state, &fw->tx);
+		if (f->proto->on_tcp_segment) {
+			/* A TCP feed is one stream from its server (line A's endpoint). */
+			ret = wb_classifier_add_tcp(&dp->cls, fc->line[0].addr, fc->line[0].port, (uint16_t)i);
+			if (ret) {
+				errf(err, errlen, "feed %s: server endpoint already used by another feed", fc->name);
+				goto out_destroy;
+			}
+			continue;
+		}
 		for (int l = 0; l < 2; l++) {
 			if (l == 1 && !fc->has_line_b)
 				continue;
@@ -655,6 +863,14 @@ void wb_dataplane_destroy(struct wb_dataplane *dp)
 		if (dp->ports[i].pool)
 			rte_mempool_free(dp->ports[i].pool);
 	}
+	for (unsigned i = 0; i < dp->ntaps; i++) {
+		if (dp->taps[i].up) {
+			rte_eth_dev_stop(dp->taps[i].port_id);
+			rte_eth_dev_close(dp->taps[i].port_id);
+		}
+		if (dp->taps[i].pool)
+			rte_mempool_free(dp->taps[i].pool);
+	}
 	if (dp->eal_up)
 		rte_eal_cleanup();
 	free(dp);
@@ -724,6 +940,13 @@ void wb_dataplane_worker_stats(const struct wb_dataplane *dp, unsigned i, struct
 	out->ring_high_water = w->ring.high_water;
 	out->ring_size = w->ring.size;
 	out->ring_occupancy = wb_evring_count(&w->ring);
+	out->host_to_kernel = GET(w->host_to_kernel);
+	out->host_rate_dropped = GET(w->host_rate_dropped);
+	out->host_tx_failed = GET(w->host_tx_failed);
+	out->kernel_to_wire = GET(w->kernel_to_wire);
+	out->kernel_tx_failed = GET(w->kernel_tx_failed);
+	out->frames_sent = GET(w->frames_sent);
+	out->frames_send_failed = GET(w->frames_send_failed);
 	if (w->raw.buf) {
 		out->raw_packets = w->raw.pushed;
 		out->raw_drops = w->raw.drop_packets + w->raw.drop_toolarge;

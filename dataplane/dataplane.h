@@ -47,6 +47,9 @@ struct wb_worker_stats {
 	uint64_t events, event_batch_overflow;
 	uint64_t ring_drops, ring_high_water, ring_size, ring_occupancy;
 	uint64_t raw_packets, raw_drops, raw_high_water_bytes; /* raw-packet ring */
+	/* exception path: host frames to the kernel's tap, and what the kernel sends back */
+	uint64_t host_to_kernel, host_rate_dropped, host_tx_failed, kernel_to_wire, kernel_tx_failed;
+	uint64_t frames_sent, frames_send_failed; /* frames plug-ins transmitted (re-requests) */
 };
 
 struct wb_line_stats {

@@ -34,6 +34,14 @@ struct wb_counter {
 
 struct wb_tcp_seg; /* tcp_reasm.h */
 
+/* How a plug-in sends a frame (a MoldUDP64 re-request) from its worker's TX queue on the
+ * feed's port. send returns 0 or -ENOBUFS/-EAGAIN; never blocks. */
+struct wb_tx {
+	int (*send)(void *ctx, const uint8_t *frame, uint32_t len);
+	void *ctx;
+	uint8_t port_mac[6]; /* the source MAC to put in frames */
+};
+
 struct wb_feed_proto {
 	const char *name;        /* config "protocol:" value */
 	const char *description;
@@ -54,6 +62,8 @@ struct wb_feed_proto {
 	/* Optional, from the control thread: keep only the events of these symbols (n = 0:
 	 * all). The worker picks the new filter up through an atomic pointer. */
 	int (*set_symbol_filter)(void *state, const char (*symbols)[WB_SYMBOL_LEN], uint32_t n);
+	/* Optional: the worker hands the plug-in a way to transmit (before it starts). */
+	void (*attach_tx)(void *state, const struct wb_tx *tx);
 };
 
 const struct wb_feed_proto *wb_feed_proto_find(const char *name);

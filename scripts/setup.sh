@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libdpdk-dev dpdk dpdk-dev libnuma-dev libhwloc-dev hwloc liburing-dev libzstd-dev zstd
       libcmocka-dev libpcap-dev libcyaml-dev libyaml-dev libjansson-dev libxxhash-dev
-      tshark python3 gzip iproute2 ethtool util-linux)
+      tshark python3 gzip iproute2 ethtool util-linux iputils-ping procps)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -20,6 +20,7 @@
 #include "dataplane.h"
 #include "placement.h"
 #include "rawring.h"
+#include "sessions.h"
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -79,6 +80,13 @@ enum {
 	OPT_TOPO,
 	OPT_UDPSUM,
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static uint64_t wall_ns(void)
 {
@@ -355,10 +363,22 @@ int main(int argc, char **argv)
 	copts.npersisters = npers;
 	wb_ctl_attach(ctl, dp, pers, cfg.npersisters); /* NULL entries: capture off */
 
-	if (wb_dataplane_start(dp) < 0) {
-		fprintf(stderr, "wirebookd: cannot launch workers\n");
+	/* TCP feeds: the kernel keeps each SoupBinTCP session (through the exception path);
+	 * the workers read the same stream off the NIC ring. Replays have no server. */
+	struct wb_sessions *sessions = NULL;
+	bool tcp_feed[WB_MAX_FEEDS] = { false };
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(dp); f++)
+		tcp_feed[f] = !nreplay && wb_dataplane_feed_proto(dp, f)->on_tcp_segment != NULL;
+	if (wb_sessions_create(&cfg, tcp_feed, &sessions, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wirebookd: %s\n", err);
 		goto out_pers;
 	}
+
+	if (wb_dataplane_start(dp) < 0) {
+		fprintf(stderr, "wirebookd: cannot launch workers\n");
+		goto out_sessions;
+	}
+	wb_sessions_start(sessions, mono_ms());
 	if (!quiet)
 		fprintf(stderr, "wirebookd: running (%s%s), control socket %s\n", nreplay ? "replay" : "live",
 			hold ? ", hold" : "", cfg.control.socket);
@@ -366,7 +386,8 @@ int main(int argc, char **argv)
 	uint64_t counted_only = 0;
 	bool inputs_done_seen = false;
 	while (!stop_requested) {
-		wb_ctl_poll(ctl, 20);
+		wb_ctl_poll(ctl, 5);
+		wb_sessions_service(sessions, mono_ms());
 		if (reload_requested) {
 			reload_requested = 0;
 			json_t *r = wb_ctl_reload(ctl);
@@ -400,6 +421,12 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
+	/* Log out first, while the workers still bridge the kernel's frames. */
+	wb_sessions_stop(sessions, mono_ms());
+	for (uint64_t t0 = mono_ms(); mono_ms() - t0 < 300;) {
+		wb_sessions_service(sessions, mono_ms());
+		usleep(5000);
+	}
 	wb_dataplane_stop(dp);
 	ret = 0;
 	for (unsigned i = 0; i < npers; i++)
@@ -409,6 +436,7 @@ int main(int argc, char **argv)
 	json_t *st = wb_stats_json(dp, pers, npers, &cfg);
 	json_object_set_new(st, "events_counted_not_captured_total", json_integer((json_int_t)counted_only));
 	json_object_set_new(st, "elapsed_ns", json_integer((json_int_t)(wall_ns() - start_ns)));
+	json_object_set_new(st, "sessions", wb_sessions_json(sessions));
 	if (summary && write_json_file(summary, st) < 0)
 		ret = 1;
 	if (books) {
@@ -428,6 +456,8 @@ int main(int argc, char **argv)
 		print_summary(st, &cfg, (double)(wall_ns() - start_ns) / 1e9);
 	json_decref(st);
 
+out_sessions:
+	wb_sessions_destroy(sessions);
 out_pers:
 	for (unsigned i = 0; i < npers; i++) {
 		if (pers[i])

@@ -271,7 +271,7 @@ struct y_book {
 };
 
 struct y_recovery {
-	char *rerequest, *soup;
+	char *rerequest, *soup, *source, *rerequest_mac;
 	int64_t *gap_timeout_ms, *line_silence_ms, *reorder_buffer;
 };
 
@@ -399,6 +399,8 @@ static const cyaml_schema_field_t book_fields[] = {
 static const cyaml_schema_field_t recovery_fields[] = {
 	STR("rerequest", OPT, struct y_recovery, rerequest),
 	STR("soup", OPT, struct y_recovery, soup),
+	STR("source", OPT, struct y_recovery, source),
+	STR("rerequest_mac", OPT, struct y_recovery, rerequest_mac),
 	INT("gap_timeout_ms", struct y_recovery, gap_timeout_ms),
 	INT("line_silence_ms", struct y_recovery, line_silence_ms),
 	INT("reorder_buffer", struct y_recovery, reorder_buffer),
@@ -727,6 +729,20 @@ static void take_bool(struct errs *e, const char *path, const char *v, bool *dst
 		report(e, path, "'%s' is not a boolean (true or false)", v);
 }
 
+static int take_mac(const char *v, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	if (sscanf(v, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (b[i] > 255)
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	return 0;
+}
+
 static void take_endpoint(struct errs *e, const char *path, const char *v,
 			  struct wb_endpoint *dst)
 {
@@ -1030,6 +1046,10 @@ static void convert_feeds(struct errs *e, const struct y_top *y, struct wb_confi
 			const struct y_recovery *r = yf->recovery;
 			take_endpoint(e, F("recovery.rerequest"), r->rerequest, &c->rerequest);
 			take_endpoint(e, F("recovery.soup"), r->soup, &c->soup);
+			take_endpoint(e, F("recovery.source"), r->source, &c->rerequest_source);
+			if (r->rerequest_mac && take_mac(r->rerequest_mac, c->rerequest_mac) < 0)
+				report(e, F("recovery.rerequest_mac"), "'%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+				       r->rerequest_mac);
 			TAKE(e, F("recovery.gap_timeout_ms"), r->gap_timeout_ms, c->gap_timeout_ms,
 			     1, 60000);
 			TAKE(e, F("recovery.line_silence_ms"), r->line_silence_ms,
@@ -1381,6 +1401,8 @@ static void check_feeds(struct errs *e, const struct wb_config *cfg)
 		check_range(e, F("recovery.gap_timeout_ms"), c->gap_timeout_ms, 1, 60000);
 		check_range(e, F("recovery.line_silence_ms"), c->line_silence_ms, 10, 600000);
 		check_range(e, F("recovery.reorder_buffer"), c->reorder_buffer, 0, 1048576);
+		if (c->rerequest.addr && !c->rerequest_source.addr)
+			report(e, F("recovery.source"), "required with recovery.rerequest: the address responses come back to");
 #undef F
 	}
 }

@@ -82,6 +82,8 @@ struct wb_feed_conf {
 	/* recovery (MoldUDP64 re-request server, SoupBinTCP); addr 0 = none */
 	struct wb_endpoint rerequest;
 	struct wb_endpoint soup;
+	struct wb_endpoint rerequest_source; /* our address:port re-requests leave from; responses come back to it */
+	uint8_t rerequest_mac[6];            /* next hop towards the re-request server; 00:.. = broadcast */
 	uint32_t gap_timeout_ms;
 	uint32_t line_silence_ms;
 	uint32_t reorder_buffer; /* packets held while a gap is open */

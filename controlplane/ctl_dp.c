@@ -153,6 +153,134 @@ static json_t *cmd_reset(void *arg, json_t *req, char *err, size_t errlen)
 	return freeze_reset(arg, req, false, err, errlen);
 }
 
+static uint64_t counter(const struct wb_counter *cs, size_t n, const char *name, int line)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cs[i].line == line && !strcmp(cs[i].name, name))
+			return cs[i].value;
+	return 0;
+}
+
+/* Per feed and line: state, next sequence, gaps, duplicates, last packet age. A line is
+ * "silent" when nothing came for recovery.line_silence_ms (the alarm operators watch). */
+static json_t *cmd_feeds(void *arg, json_t *req, char *err, size_t errlen)
+{
+	(void)req, (void)err, (void)errlen;
+	struct ctl_dp *d = arg;
+	const struct wb_config *cfg = wb_ctl_options(d->ctl)->cfg;
+	json_t *feeds = json_array();
+	uint64_t now = wall_ns();
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp); f++) {
+		const struct wb_feed_conf *fc = &cfg->feeds[f];
+		const struct wb_feed_proto *p = wb_dataplane_feed_proto(d->dp, f);
+		struct wb_counter cs[160];
+		size_t n = p->counters(wb_dataplane_feed_state(d->dp, f), cs, 160);
+		if (n > 160)
+			n = 160;
+		uint64_t silence_ns = (uint64_t)(fc->line_silence_ms ? fc->line_silence_ms : 2000) * 1000000ULL;
+		bool recovering = counter(cs, n, "recovering", -1);
+		json_t *lines = json_object();
+		bool any_silent = false;
+		for (int l = 0; l < 2; l++) {
+			if (l == 1 && !fc->has_line_b)
+				continue;
+			struct wb_line_stats ls;
+			wb_dataplane_line_stats(d->dp, f, (unsigned)l, &ls);
+			uint64_t last = counter(cs, n, "line_last_packet_ns", l);
+			uint64_t age = last && now > last ? now - last : 0;
+			bool silent = !last || age > silence_ns;
+			any_silent |= silent;
+			char ep[32];
+			wb_endpoint_format(&fc->line[l], ep, sizeof(ep));
+			json_object_set_new(lines, l ? "B" : "A",
+					    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "endpoint", ep, "state",
+						      silent ? "silent" : "receiving", "packets_total", (json_int_t)ls.packets,
+						      "packets_won_total",
+						      (json_int_t)counter(cs, n, "line_packets_won_total", l),
+						      "duplicate_packets_total",
+						      (json_int_t)counter(cs, n, "line_duplicate_packets_total", l),
+						      "missing_taken_from_other_total",
+						      (json_int_t)counter(cs, n, "line_missing_taken_from_other_total", l),
+						      "last_packet_age_ms", last ? (json_int_t)(age / 1000000ULL) : (json_int_t)-1));
+		}
+		uint64_t opened = counter(cs, n, "gaps_total", -1), declared = counter(cs, n, "gaps_declared_total", -1);
+		struct wb_gap_record open_gap[1];
+		bool gap_now = p->gaps && p->gaps(wb_dataplane_feed_state(d->dp, f), open_gap, 1) == 1 &&
+			       open_gap[0].repair == WB_GAP_OPEN;
+		const char *state = recovering ? "recovering" : gap_now ? "gap" : any_silent ? "silent" : "ok";
+		json_array_append_new(
+			feeds, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", fc->name, "protocol", fc->protocol,
+					 "state", state, "next_sequence", (json_int_t)counter(cs, n, "next_sequence", -1),
+					 "gaps_open", (json_int_t)(gap_now ? 1 : 0), "gaps_total", (json_int_t)opened,
+					 "gaps_filled_total", (json_int_t)(opened - declared - (gap_now ? 1 : 0)),
+					 "gaps_declared_total", (json_int_t)declared, "rerequests_sent_total",
+					 (json_int_t)counter(cs, n, "rerequests_sent_total", -1), "lines", lines));
+	}
+	return json_pack("{s:o}", "feeds", feeds);
+}
+
+static json_t *cmd_gaps(void *arg, json_t *req, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct ctl_dp *d = arg;
+	const struct wb_config *cfg = wb_ctl_options(d->ctl)->cfg;
+	json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+	if (limit <= 0 || limit > 256)
+		limit = 256;
+	static const char *const repairs[] = { "open", "other line", "re-request", "soupbintcp", "declared" };
+	json_t *gaps = json_array();
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp); f++) {
+		const struct wb_feed_proto *p = wb_dataplane_feed_proto(d->dp, f);
+		if (!p->gaps)
+			continue;
+		static struct wb_gap_record r[256];
+		size_t n = p->gaps(wb_dataplane_feed_state(d->dp, f), r, (size_t)limit);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t took = r[i].closed_ns > r[i].opened_ns ? r[i].closed_ns - r[i].opened_ns : 0;
+			json_array_append_new(
+				gaps, json_pack("{s:s,s:I,s:I,s:I,s:s,s:i,s:I,s:I}", "feed", cfg->feeds[f].name, "first_seq",
+						(json_int_t)r[i].first_seq, "last_seq",
+						(json_int_t)(r[i].first_seq + (r[i].count ? r[i].count - 1 : 0)), "messages",
+						(json_int_t)r[i].count, "repair", r[i].repair < 5 ? repairs[r[i].repair] : "?",
+						"rerequests", (int)r[i].requests, "opened_ns", (json_int_t)r[i].opened_ns,
+						"took_ns", (json_int_t)(r[i].repair == WB_GAP_OPEN ? -1 : (json_int_t)took)));
+		}
+	}
+	return json_pack("{s:o}", "gaps", gaps);
+}
+
+static json_t *cmd_backfill(void *arg, json_t *req, char *err, size_t errlen)
+{
+	struct ctl_dp *d = arg;
+	const struct wb_config *cfg = wb_ctl_options(d->ctl)->cfg;
+	const char *feed = json_string_value(json_object_get(req, "feed"));
+	json_t *js = json_object_get(req, "from_seq"), *jc = json_object_get(req, "count");
+	if (!feed || !json_is_integer(js) || !json_is_integer(jc) || json_integer_value(js) < 1 ||
+	    json_integer_value(jc) < 1 || json_integer_value(jc) > 65534) {
+		snprintf(err, errlen, "backfill: needs \"feed\", \"from_seq\" >= 1 and \"count\" 1..65534");
+		return NULL;
+	}
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp); f++) {
+		if (strcmp(cfg->feeds[f].name, feed))
+			continue;
+		const struct wb_feed_proto *p = wb_dataplane_feed_proto(d->dp, f);
+		int r = p->backfill ? p->backfill(wb_dataplane_feed_state(d->dp, f), (uint64_t)json_integer_value(js),
+						  (uint32_t)json_integer_value(jc))
+				    : -ENOTSUP;
+		if (r < 0) {
+			snprintf(err, errlen, "backfill %s: %s", feed,
+				 r == -ENOTSUP ? "no re-request server configured (recovery.rerequest)"
+				 : r == -EBUSY ? "a backfill is still being sent; try again"
+					       : strerror(-r));
+			return NULL;
+		}
+		return json_pack("{s:s,s:I,s:I,s:s}", "feed", feed, "from_seq", json_integer_value(js), "count",
+				 json_integer_value(jc), "requested", "re-request posted to the feed's worker");
+	}
+	snprintf(err, errlen, "backfill: unknown feed '%s'", feed);
+	return NULL;
+}
+
 /* Live part of a reload: symbol filters go to the feed plug-ins (an atomic pointer swap
  * the worker reads), the rest is recorded in the running config the control plane and
  * persisters read. */
@@ -204,6 +332,9 @@ void wb_ctl_attach(struct wb_ctl *c, struct wb_dataplane *dp, struct wb_persiste
 		{ "symbols", false, cmd_symbols, &the_dp, "every symbol with trading state and integrity health" },
 		{ "freeze", true, cmd_freeze, &the_dp, "hold a symbol's book until reset: symbol" },
 		{ "reset", true, cmd_reset, &the_dp, "clear a frozen or stale book and resynchronise it: symbol" },
+		{ "feeds", false, cmd_feeds, &the_dp, "per feed and line: state, next sequence, gaps, duplicates, last packet age" },
+		{ "gaps", false, cmd_gaps, &the_dp, "recent gaps: sequence range, how repaired, how long it took: limit" },
+		{ "backfill", true, cmd_backfill, &the_dp, "re-request messages: feed, from_seq, count" },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		wb_ctl_register(c, &cmds[i]);

@@ -12,6 +12,10 @@
 #include "soup_client.h"
 
 struct session {
+	struct wb_sessions *owner;
+	bool recovery;      /* started on demand for a MoldUDP64 feed's gap */
+	bool running;
+	uint64_t pushed, push_failed, starts;
 	unsigned feed;
 	char name[WB_NAME_LEN];
 	struct wb_soup_client *client;
@@ -20,6 +24,7 @@ struct session {
 };
 
 struct wb_sessions {
+	struct wb_recovery_hooks hooks;
 	unsigned n;
 	struct session s[WB_MAX_FEEDS];
 };
@@ -71,11 +76,14 @@ out_close:
 
 static void on_message(void *arg, uint64_t seq, const uint8_t *msg, uint16_t len)
 {
-	/* The dataplane applies this stream from the NIC ring; the kernel copy only counts. */
-	(void)arg;
-	(void)seq;
-	(void)msg;
-	(void)len;
+	struct session *s = arg;
+	/* A TCP feed's stream is applied from the NIC ring: the kernel copy only counts. */
+	if (!s->recovery)
+		return;
+	if (s->owner->hooks.push(s->owner->hooks.arg, s->feed, seq, msg, len) == 0)
+		s->pushed++;
+	else
+		s->push_failed++;
 }
 
 static void on_event(void *arg, enum wb_soup_event ev, const char *detail)
@@ -88,23 +96,28 @@ static void on_event(void *arg, enum wb_soup_event ev, const char *detail)
 	fprintf(stderr, "wirebookd: feed %s: soupbintcp %s\n", s->name, s->last_event);
 }
 
-int wb_sessions_create(const struct wb_config *cfg, const bool *tcp_feed, struct wb_sessions **out, char *err,
-		       size_t errlen)
+int wb_sessions_create(const struct wb_config *cfg, const bool *tcp_feed, const bool *recover_feed,
+		       const struct wb_recovery_hooks *hooks, struct wb_sessions **out, char *err, size_t errlen)
 {
 	struct wb_sessions *ss = calloc(1, sizeof(*ss));
 	if (!ss)
 		return -ENOMEM;
+	if (hooks)
+		ss->hooks = *hooks;
 	int ret = 0;
 	for (unsigned i = 0; i < cfg->nfeeds; i++) {
-		if (!tcp_feed[i])
+		bool recovery = !tcp_feed[i] && recover_feed && recover_feed[i] && hooks;
+		if (!tcp_feed[i] && !recovery)
 			continue;
 		const struct wb_feed_conf *fc = &cfg->feeds[i];
 		struct session *s = &ss->s[ss->n];
+		s->owner = ss;
+		s->recovery = recovery;
 		s->feed = i;
 		snprintf(s->name, sizeof(s->name), "%s", fc->name);
 		struct wb_soup_client_opts o;
 		wb_soup_client_opts_default(&o);
-		o.server = fc->line[0];
+		o.server = recovery ? fc->soup : fc->line[0];
 		if (fc->credentials[0]) {
 			char e2[512];
 			ret = wb_credentials_read(fc->credentials, o.user, o.pass, e2, sizeof(e2));
@@ -132,13 +145,40 @@ out_destroy:
 
 void wb_sessions_start(struct wb_sessions *ss, uint64_t now_ms)
 {
-	for (unsigned i = 0; i < ss->n; i++)
+	for (unsigned i = 0; i < ss->n; i++) {
+		if (ss->s[i].recovery)
+			continue;
 		wb_soup_client_start(ss->s[i].client, "          ", 1, now_ms);
+		ss->s[i].running = true;
+	}
+}
+
+/* Starts a recovery session when its feed asks for one, stops it once caught up. */
+static void steer_recovery(struct wb_sessions *ss, struct session *s, uint64_t now_ms)
+{
+	char session[10];
+	uint64_t from = 0;
+	bool wanted = ss->hooks.wanted(ss->hooks.arg, s->feed, session, &from);
+	if (wanted && !s->running) {
+		if (wb_soup_client_start(s->client, session, from, now_ms) == 0) {
+			s->running = true;
+			s->starts++;
+			fprintf(stderr, "wirebookd: feed %s: gap timed out: SoupBinTCP recovery from sequence %llu\n",
+				s->name, (unsigned long long)from);
+		}
+	} else if (!wanted && s->running) {
+		wb_soup_client_stop(s->client, now_ms);
+		s->running = false;
+		fprintf(stderr, "wirebookd: feed %s: recovery caught up (%llu messages replayed)\n", s->name,
+			(unsigned long long)s->pushed);
+	}
 }
 
 void wb_sessions_service(struct wb_sessions *ss, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < ss->n; i++) {
+		if (ss->s[i].recovery)
+			steer_recovery(ss, &ss->s[i], now_ms);
 		struct pollfd pfd = { .fd = -1 };
 		short rev = 0;
 		if (wb_soup_client_pollfd(ss->s[i].client, &pfd) == 1 && poll(&pfd, 1, 0) > 0)
@@ -179,6 +219,11 @@ json_t *wb_sessions_json(const struct wb_sessions *ss)
 				  (json_int_t)st.heartbeats_received, "messages_total", (json_int_t)st.messages,
 				  "bytes_total", (json_int_t)st.bytes, "last_sequence", (json_int_t)st.last_seq,
 				  "last_event", ss->s[i].last_event));
+		json_t *o2 = json_object_get(o, ss->s[i].name);
+		json_object_set_new(o2, "role", json_string(ss->s[i].recovery ? "recovery" : "tcp-feed"));
+		json_object_set_new(o2, "recoveries_started_total", json_integer((json_int_t)ss->s[i].starts));
+		json_object_set_new(o2, "messages_handed_over_total", json_integer((json_int_t)ss->s[i].pushed));
+		json_object_set_new(o2, "handover_failed_total", json_integer((json_int_t)ss->s[i].push_failed));
 	}
 	return o;
 }

@@ -14,10 +14,21 @@
 
 struct wb_sessions;
 
-/* tcp_feed[i]: feed i is read off the NIC as a SoupBinTCP stream. Reads each such feed's
- * credentials file (which must be mode 0600). Returns 0 or a negative errno with a message. */
-int wb_sessions_create(const struct wb_config *cfg, const bool *tcp_feed, struct wb_sessions **out, char *err,
-		       size_t errlen);
+/* Recovery of MoldUDP64 feeds: a feed whose gap timed out asks for a SoupBinTCP session
+ * (wanted), and each replayed message is handed to its worker (push). Provided by the
+ * daemon from the dataplane, so this library does not depend on it. */
+struct wb_recovery_hooks {
+	bool (*wanted)(void *arg, unsigned feed, char session[10], uint64_t *from_seq);
+	int (*push)(void *arg, unsigned feed, uint64_t seq, const uint8_t *msg, uint16_t len);
+	void *arg;
+};
+
+/* tcp_feed[i]: feed i is read off the NIC as a SoupBinTCP stream (a session kept for its
+ * life). recover_feed[i]: feed i recovers gaps over recovery.soup (a session started on
+ * demand). Reads each credentials file (which must be mode 0600). Returns 0 or a negative
+ * errno with a message. */
+int wb_sessions_create(const struct wb_config *cfg, const bool *tcp_feed, const bool *recover_feed,
+		       const struct wb_recovery_hooks *hooks, struct wb_sessions **out, char *err, size_t errlen);
 /* Logs the sessions in (non-blocking connects). */
 void wb_sessions_start(struct wb_sessions *s, uint64_t now_ms);
 /* One turn: connects, reads, heartbeats, timeouts, reconnects. Never blocks. */

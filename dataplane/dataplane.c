@@ -59,7 +59,7 @@ struct dp_worker {
 	_Atomic uint64_t bursts, packets, bytes, empty_polls, busy_tsc, idle_tsc;
 	_Atomic uint64_t verdicts[WB_PKT_VERDICT_MAX];
 	_Atomic uint64_t multi_seg, foreign_feed, events;
-	_Atomic uint64_t line_packets[WB_MAX_FEEDS][2], line_bytes[WB_MAX_FEEDS][2];
+	_Atomic uint64_t line_packets[WB_MAX_FEEDS][4], line_bytes[WB_MAX_FEEDS][4]; /* A, B, R, S */
 	struct wb_histo latency; /* rx to book updated and events batched, ns */
 	/* transmit and the kernel exception path */
 	int tx_port;             /* port the worker sends on (its first rx port), -1 = none */
@@ -780,6 +780,15 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			}
 			continue;
 		}
+		if (fc->rerequest_source.addr) {
+			/* Responses to our re-requests come back to this unicast endpoint: line R. */
+			ret = wb_classifier_add(&dp->cls, fc->rerequest_source.addr, fc->rerequest_source.port, (uint16_t)i,
+						WB_LINE_REREQUEST);
+			if (ret) {
+				errf(err, errlen, "feed %s: recovery.source already used by another line", fc->name);
+				goto out_destroy;
+			}
+		}
 		for (int l = 0; l < 2; l++) {
 			if (l == 1 && !fc->has_line_b)
 				continue;
@@ -958,8 +967,8 @@ void wb_dataplane_line_stats(const struct wb_dataplane *dp, unsigned f, unsigned
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < dp->nworkers; i++) {
-		out->packets += GET(dp->workers[i]->line_packets[f][line & 1]);
-		out->bytes += GET(dp->workers[i]->line_bytes[f][line & 1]);
+		out->packets += GET(dp->workers[i]->line_packets[f][line & 3]);
+		out->bytes += GET(dp->workers[i]->line_bytes[f][line & 3]);
 	}
 }
 

@@ -4,6 +4,7 @@
 #ifndef WB_FEED_H
 #define WB_FEED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,26 @@ struct wb_tx {
 	uint8_t port_mac[6]; /* the source MAC to put in frames */
 };
 
+/* A sequence gap as operators see it (wbctl gaps). */
+enum wb_gap_repair {
+	WB_GAP_OPEN = 0,       /* still missing */
+	WB_GAP_OTHER_LINE = 1, /* the other line's copy arrived */
+	WB_GAP_REREQUEST = 2,  /* a MoldUDP64 re-request answered */
+	WB_GAP_SOUP = 3,       /* replayed over a SoupBinTCP recovery session */
+	WB_GAP_DECLARED = 4,   /* given up: the messages are lost, books stale */
+};
+
+struct wb_gap_record {
+	uint64_t first_seq, count; /* count: messages missing when the gap was last seen whole */
+	uint64_t opened_ns, closed_ns;
+	uint8_t repair;            /* enum wb_gap_repair */
+	uint8_t requests;          /* re-requests sent for it */
+};
+
+/* Receive lines beyond A and B: recovery traffic enters the same sequencing path. */
+#define WB_LINE_REREQUEST 2 /* unicast responses to our re-requests */
+#define WB_LINE_SOUP 3      /* messages replayed by a SoupBinTCP recovery session */
+
 struct wb_feed_proto {
 	const char *name;        /* config "protocol:" value */
 	const char *description;
@@ -64,6 +85,17 @@ struct wb_feed_proto {
 	int (*set_symbol_filter)(void *state, const char (*symbols)[WB_SYMBOL_LEN], uint32_t n);
 	/* Optional: the worker hands the plug-in a way to transmit (before it starts). */
 	void (*attach_tx)(void *state, const struct wb_tx *tx);
+	/* Optional, any thread: the most recent gaps, newest first; returns how many. */
+	size_t (*gaps)(void *state, struct wb_gap_record *out, size_t max);
+	/* Optional, control thread: whether a SoupBinTCP recovery session is wanted now, and
+	 * from where (session, next sequence). */
+	bool (*recovery_wanted)(void *state, char session[10], uint64_t *from_seq);
+	/* Optional, control thread: hands one recovered message (sequence seq) to the worker,
+	 * which applies it in sequence. -ENOBUFS when the handoff ring is full. */
+	int (*recovery_push)(void *state, uint64_t seq, const uint8_t *msg, uint16_t len);
+	/* Optional, control thread: an operator's re-request of count messages from seq;
+	 * the worker sends it. -ENOTSUP without a re-request server, -EBUSY if one is pending. */
+	int (*backfill)(void *state, uint64_t seq, uint32_t count);
 };
 
 const struct wb_feed_proto *wb_feed_proto_find(const char *name);

@@ -9,9 +9,16 @@
 #include "feed.h"
 #include "itch.h"
 #include "mold.h"
+#include "pkt.h"
+#include "rawring.h"
+#include "wire.h"
 
 #define REORDER_SLOT_BYTES 1504 /* a full Ethernet MTU of UDP payload */
 #define SEEN_BITS (1u << 18)     /* per-line window of delivered sequences: > a full reorder buffer */
+#define NLINES 4                 /* A, B, re-request responses, SoupBinTCP recovery */
+#define GAP_LOG 256              /* recent gaps kept for wbctl gaps */
+#define RECOVERY_RING_BYTES (16u << 20)
+#define RECOVERY_STALL_FACTOR 100 /* a recovery making no progress for 100 gap timeouts is given up */
 
 struct held_packet {
 	uint64_t seq;     /* first block's sequence */
@@ -66,7 +73,33 @@ struct itch_feed {
 	uint64_t gap_since_ns;      /* when the open gap was first seen (data time) */
 	uint64_t clock_ns;          /* how far every active line has got: min of line_ts */
 	uint64_t line_ts[2];        /* latest receive time per line; 0 = line not seen */
-	struct line_counters line[2];
+	struct line_counters line[NLINES];
+	/* gap log: one writer (the worker), readers copy a slot under its version */
+	struct {
+		_Atomic uint32_t version;
+		struct wb_gap_record r;
+	} gap_log[GAP_LOG];
+	_Atomic uint64_t gap_log_n;
+	bool gap_open;
+	uint64_t gap_first, gap_last; /* the record's range [first, last) */
+	uint8_t gap_fill_line;
+	uint32_t gap_slot;
+	/* MoldUDP64 re-requests from the worker's TX queue */
+	struct wb_tx tx;
+	bool have_tx, replay;
+	struct wb_endpoint rr_server, rr_source;
+	uint8_t rr_mac[6];
+	uint64_t req_next_ns, req_interval_ns;
+	_Atomic uint64_t requests_sent, request_send_failed, backfills_sent;
+	_Atomic uint64_t backfill_seq;   /* posted by the control thread; 0 = none */
+	_Atomic uint32_t backfill_count;
+	/* SoupBinTCP recovery: the control thread keeps the session, the worker applies */
+	bool soup_configured;
+	_Atomic bool recovering;
+	uint64_t recover_progress_ns, recover_expected;
+	struct wb_rawring recov;
+	_Atomic uint64_t recoveries, recoveries_completed, recoveries_given_up, recovery_push_dropped;
+	_Atomic uint64_t live_dropped_recovering;
 	_Atomic uint64_t messages, gaps, gap_messages_filled, gaps_declared, gap_messages_lost;
 	_Atomic uint64_t held_packets, reorder_full, session_changes, block_overruns;
 	_Atomic uint64_t itch_short, itch_unknown, itch_empty, expected_seq;
@@ -88,6 +121,8 @@ static void itch_destroy(void *st)
 	free(f->free_slots);
 	free(f->seen[0]);
 	free(f->seen[1]);
+	if (f->recov.buf)
+		wb_rawring_free(&f->recov);
 	free(atomic_load(&f->filter.cur));
 	for (int i = 0; i < FILTER_RETIRED_MAX; i++)
 		free(f->filter.retired[i]);
@@ -131,6 +166,17 @@ static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 	f->nfree = f->cap;
 	f->expected = 1;
 	f->line_next[0] = f->line_next[1] = 1;
+	f->rr_server = fc->rerequest;
+	f->rr_source = fc->rerequest_source;
+	memcpy(f->rr_mac, fc->rerequest_mac, 6);
+	if (!(f->rr_mac[0] | f->rr_mac[1] | f->rr_mac[2] | f->rr_mac[3] | f->rr_mac[4] | f->rr_mac[5]))
+		memset(f->rr_mac, 0xFF, 6);
+	f->soup_configured = fc->soup.addr != 0;
+	if (f->soup_configured) {
+		ret = wb_rawring_init(&f->recov, RECOVERY_RING_BYTES);
+		if (ret < 0)
+			goto out_free;
+	}
 	if (fc->nsymbols) {
 		ret = itch_set_symbol_filter(f, fc->symbols, fc->nsymbols);
 		if (ret < 0)
@@ -247,8 +293,11 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 		}
 		struct wb_itch_msg m;
 		int d = wb_itch_decode(msg, mlen, &m);
+		if (f->gap_open && seq == f->gap_first)
+			f->gap_fill_line = line;
 		if (d == WB_ITCH_OK) {
-			struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv, .flags = 0 };
+			struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv,
+						    .flags = line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0 };
 			uint32_t n0 = out->n;
 			wb_bookset_apply_itch(f->books, &m, &meta, out);
 			struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);
@@ -281,6 +330,158 @@ static void release_held(struct itch_feed *f, uint32_t k)
 	f->free_slots[f->nfree++] = f->order[k];
 	memmove(&f->order[k], &f->order[k + 1], (f->nheld - k - 1) * sizeof(f->order[0]));
 	f->nheld--;
+}
+
+/* ---- gap log ---- */
+
+static void gap_log_put(struct itch_feed *f, uint32_t slot, const struct wb_gap_record *r)
+{
+	_Atomic uint32_t *v = &f->gap_log[slot].version;
+	uint32_t ver = atomic_load_explicit(v, memory_order_relaxed);
+	atomic_store_explicit(v, ver + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	f->gap_log[slot].r = *r;
+	atomic_store_explicit(v, ver + 2, memory_order_release);
+}
+
+/* One past the last sequence of the open gap: the first held packet, or the sequence a
+ * heartbeat announced. */
+static uint64_t gap_end(const struct itch_feed *f)
+{
+	if (f->nheld)
+		return f->held[f->order[0]].seq;
+	return f->announced > f->expected ? f->announced : f->expected;
+}
+
+static void gap_close(struct itch_feed *f, uint64_t now, uint8_t repair, uint64_t count)
+{
+	struct wb_gap_record r = f->gap_log[f->gap_slot].r;
+	r.closed_ns = now ? now : 1;
+	r.repair = repair;
+	if (count)
+		r.count = count;
+	gap_log_put(f, f->gap_slot, &r);
+	f->gap_open = false;
+}
+
+/* Opens or closes the gap record as the stream moves; starts the re-request clock. */
+static void track_gap(struct itch_feed *f, uint64_t now)
+{
+	uint64_t end = gap_end(f);
+	bool open = end > f->expected;
+	/* One record per gap: it closes once its whole range is in, however many fills it took. */
+	if (f->gap_open && (!open || f->expected >= f->gap_last)) {
+		static const uint8_t by_line[NLINES] = { WB_GAP_OTHER_LINE, WB_GAP_OTHER_LINE, WB_GAP_REREQUEST,
+							 WB_GAP_SOUP };
+		uint8_t repair = f->gap_fill_line < NLINES ? by_line[f->gap_fill_line] : WB_GAP_OTHER_LINE;
+		gap_close(f, now, repair, 0);
+		ADD(f->gap_messages_filled, f->gap_last - f->gap_first);
+	}
+	if (!f->gap_open && open) {
+		uint64_t n = atomic_load_explicit(&f->gap_log_n, memory_order_relaxed);
+		f->gap_slot = (uint32_t)(n % GAP_LOG);
+		struct wb_gap_record r = { .first_seq = f->expected, .count = end - f->expected, .opened_ns = now ? now : 1 };
+		gap_log_put(f, f->gap_slot, &r);
+		atomic_store_explicit(&f->gap_log_n, n + 1, memory_order_release);
+		f->gap_open = true;
+		f->gap_first = f->expected;
+		f->gap_last = end;
+		f->gap_fill_line = 0xFF;
+		INC(f->gaps);
+		/* Give the other line a moment before asking the server. */
+		f->req_interval_ns = f->gap_timeout_ns / 16 > 200000 ? f->gap_timeout_ns / 16 : 200000;
+		f->req_next_ns = now + f->req_interval_ns;
+	}
+}
+
+static size_t itch_gaps(void *st, struct wb_gap_record *out, size_t max)
+{
+	struct itch_feed *f = st;
+	uint64_t n = atomic_load_explicit(&f->gap_log_n, memory_order_acquire);
+	size_t got = 0;
+	for (uint64_t i = n; i > 0 && got < max && n - i < GAP_LOG; i--) {
+		uint32_t slot = (uint32_t)((i - 1) % GAP_LOG);
+		for (int tries = 0; tries < 100; tries++) {
+			uint32_t v0 = atomic_load_explicit(&f->gap_log[slot].version, memory_order_acquire);
+			if (v0 & 1)
+				continue;
+			struct wb_gap_record r = f->gap_log[slot].r;
+			atomic_thread_fence(memory_order_acquire);
+			if (atomic_load_explicit(&f->gap_log[slot].version, memory_order_relaxed) == v0) {
+				out[got++] = r;
+				break;
+			}
+		}
+	}
+	return got;
+}
+
+/* ---- MoldUDP64 re-requests ---- */
+
+static int send_request(struct itch_feed *f, uint64_t seq, uint32_t count)
+{
+	uint8_t frame[14 + 20 + 8 + WB_MOLD_HDR_LEN];
+	memcpy(frame, f->rr_mac, 6);
+	memcpy(frame + 6, f->tx.port_mac, 6);
+	wb_put_be16(frame + 12, 0x0800);
+	uint8_t *ip = frame + 14, *udp = ip + 20, *pl = udp + 8;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wb_put_be16(ip + 2, 20 + 8 + WB_MOLD_HDR_LEN);
+	ip[8] = 64;
+	ip[9] = 17;
+	wb_put_be32(ip + 12, f->rr_source.addr);
+	wb_put_be32(ip + 16, f->rr_server.addr);
+	wb_put_be16(ip + 10, (uint16_t)~wb_csum_fold(wb_csum_partial(ip, 20, 0)));
+	wb_mold_build_request(pl, f->session, seq, (uint16_t)(count > 65534 ? 65534 : count));
+	wb_put_be16(udp, f->rr_source.port);
+	wb_put_be16(udp + 2, f->rr_server.port);
+	wb_put_be16(udp + 4, 8 + WB_MOLD_HDR_LEN);
+	wb_put_be16(udp + 6, 0);
+	uint32_t sum = wb_csum_partial(ip + 12, 8, 0) + 17 + 8 + WB_MOLD_HDR_LEN;
+	uint16_t c = (uint16_t)~wb_csum_fold(wb_csum_partial(udp, 8 + WB_MOLD_HDR_LEN, sum));
+	wb_put_be16(udp + 6, c ? c : 0xFFFF);
+	int r = f->tx.send(f->tx.ctx, frame, sizeof(frame));
+	if (r < 0)
+		INC(f->request_send_failed);
+	return r;
+}
+
+/* While a gap is missing on every line, ask the re-request server, doubling the interval. */
+static void maybe_request(struct itch_feed *f, uint64_t now)
+{
+	if (!f->gap_open || !f->have_tx || !f->rr_server.addr || f->replay || now < f->req_next_ns)
+		return;
+	if (send_request(f, f->expected, (uint32_t)(gap_end(f) - f->expected)) == 0) {
+		INC(f->requests_sent);
+		struct wb_gap_record r = f->gap_log[f->gap_slot].r;
+		if (r.requests < 255)
+			r.requests++;
+		gap_log_put(f, f->gap_slot, &r);
+	}
+	f->req_interval_ns *= 2;
+	f->req_next_ns = now + f->req_interval_ns;
+}
+
+static void itch_attach_tx(void *st, const struct wb_tx *tx)
+{
+	struct itch_feed *f = st;
+	f->tx = *tx;
+	f->have_tx = tx->send != NULL;
+}
+
+static int itch_backfill(void *st, uint64_t seq, uint32_t count)
+{
+	struct itch_feed *f = st;
+	if (!f->rr_server.addr || !f->have_tx)
+		return -ENOTSUP;
+	if (seq == 0 || count == 0)
+		return -EINVAL;
+	if (atomic_load_explicit(&f->backfill_count, memory_order_acquire))
+		return -EBUSY;
+	atomic_store_explicit(&f->backfill_seq, seq, memory_order_relaxed);
+	atomic_store_explicit(&f->backfill_count, count, memory_order_release);
+	return 0;
 }
 
 /* The open gap, if any, is as old as the earliest packet held beyond it (not the first
@@ -348,6 +549,10 @@ static void declare_gap(struct itch_feed *f, struct wb_event_batch *out)
 	INC(f->gaps_declared);
 	ADD(f->gap_messages_lost, lost);
 	emit_gap(f, f->expected, lost, f->clock_ns, out);
+	if (f->gap_open)
+		gap_close(f, f->clock_ns, WB_GAP_DECLARED, lost);
+	/* Messages are missing from every book's history: none can be trusted. */
+	wb_bookset_set_stale(f->books, true);
 	f->expected = next;
 	drain_held(f, out);
 	if (!f->nheld)
@@ -359,6 +564,11 @@ static void hold_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uin
 {
 	if (len > REORDER_SLOT_BYTES || f->nfree == 0) {
 		INC(f->reorder_full);
+		if (atomic_load_explicit(&f->recovering, memory_order_relaxed)) {
+			/* The recovery session replays everything from the gap on: drop, don't skip. */
+			INC(f->live_dropped_recovering);
+			return;
+		}
 		/* Nowhere to hold it: give up on the oldest gap so the stream moves on. */
 		declare_gap(f, out);
 		if (seq <= f->expected) {
@@ -421,25 +631,49 @@ static void new_session(struct itch_feed *f, const char session[WB_MOLD_SESSION_
 	while (f->nheld)
 		release_held(f, 0);
 	f->gap_since_ns = 0;
+	if (f->gap_open)
+		gap_close(f, f->clock_ns, WB_GAP_DECLARED, 0);
+	atomic_store_explicit(&f->recovering, false, memory_order_relaxed);
 }
 
-static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const struct wb_rx_meta *meta,
-			     struct wb_event_batch *out)
+/* A gap timed out. With a SoupBinTCP server the books go stale and the control thread
+ * replays the stream from the gap; otherwise the gap is declared and skipped. */
+static void gap_timed_out(struct itch_feed *f, struct wb_event_batch *out)
 {
-	struct itch_feed *f = st;
-	uint8_t line = meta->line & 1;
+	if (f->soup_configured && !f->replay) {
+		if (!atomic_load_explicit(&f->recovering, memory_order_relaxed)) {
+			INC(f->recoveries);
+			f->recover_progress_ns = f->clock_ns;
+			f->recover_expected = f->expected;
+			wb_bookset_set_stale(f->books, true);
+			emit_gap(f, f->expected, gap_end(f) - f->expected, f->clock_ns, out);
+			atomic_store_explicit(&f->recovering, true, memory_order_release);
+		}
+		return;
+	}
+	do
+		declare_gap(f, out);
+	while (f->nheld);
+}
+
+static void process(struct itch_feed *f, const uint8_t *p, uint32_t len, uint64_t ts, uint8_t line, bool replay,
+		    struct wb_event_batch *out)
+{
 	struct line_counters *lc = &f->line[line];
 	INC(lc->packets);
 	ADD(lc->bytes, len);
-	atomic_store_explicit(&lc->last_packet_ns, meta->ts_recv, memory_order_relaxed);
-	/* A gap times out only once every line carrying traffic has moved past it: in a
-	 * replay one line's file can be read ahead of the other's. */
-	if (meta->ts_recv > f->line_ts[line])
-		f->line_ts[line] = meta->ts_recv;
-	uint64_t a = f->line_ts[0], b = f->line_ts[1];
-	uint64_t now = !a ? b : !b ? a : (a < b ? a : b);
-	if (now > f->clock_ns)
-		f->clock_ns = now;
+	atomic_store_explicit(&lc->last_packet_ns, ts, memory_order_relaxed);
+	f->replay = replay;
+	if (line < 2) {
+		/* A gap times out only once every line carrying traffic has moved past it: in a
+		 * replay one line's file can be read ahead of the other's. */
+		if (ts > f->line_ts[line])
+			f->line_ts[line] = ts;
+		uint64_t a = f->line_ts[0], b = f->line_ts[1];
+		uint64_t now = !a ? b : !b ? a : (a < b ? a : b);
+		if (now > f->clock_ns)
+			f->clock_ns = now;
+	}
 
 	struct wb_mold_hdr h;
 	struct wb_mold_iter it;
@@ -452,67 +686,97 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 	} else if (memcmp(h.session, f->session, WB_MOLD_SESSION_LEN) != 0) {
 		/* A new session starts at sequence 1; anything else under another name is
 		 * noise on the line, never a reason to throw the day's books away. */
-		if (h.seq != 1 || h.count == WB_MOLD_END_OF_SESSION) {
+		if (h.seq != 1 || h.count == WB_MOLD_END_OF_SESSION || line >= WB_LINE_REREQUEST) {
 			INC(lc->foreign_session);
 			return;
 		}
 		new_session(f, h.session);
 	}
 
-	uint64_t count;
-	if (h.count == WB_MOLD_HEARTBEAT || h.count == WB_MOLD_END_OF_SESSION) {
-		/* Both carry the next sequence: a gap at the tail shows here. */
-		if (h.count == WB_MOLD_HEARTBEAT)
-			INC(lc->heartbeats);
-		else
-			INC(lc->end_of_session);
-		count = 0;
-	} else {
+	uint64_t count = 0;
+	if (h.count == WB_MOLD_HEARTBEAT)
+		INC(lc->heartbeats); /* carries the next sequence: a gap at the tail shows here */
+	else if (h.count == WB_MOLD_END_OF_SESSION)
+		INC(lc->end_of_session);
+	else
 		count = h.count;
-	}
 	uint64_t seq = h.seq;
 	uint64_t end = seq + count; /* one past the packet's last sequence */
-
-	account_line(f, line, seq, end);
+	if (line < 2)
+		account_line(f, line, seq, end);
 
 	if (count == 0) {
-		if (seq > f->announced)
+		if (seq > f->announced && line < 2)
 			f->announced = seq;
-		if (seq > f->expected && !f->nheld) {
-			/* Tail gap announced by a heartbeat: nothing to hold, but it is open. */
-			if (!f->gap_since_ns) {
-				f->gap_since_ns = meta->ts_recv ? meta->ts_recv : 1;
-				INC(f->gaps);
-			}
-		}
-		goto check_timeout;
-	}
-	if (end <= f->expected) {
+		if (seq > f->expected && !f->nheld && !f->gap_since_ns)
+			f->gap_since_ns = ts ? ts : 1;
+	} else if (end <= f->expected) {
 		INC(lc->duplicate_packets);
 		ADD(lc->duplicate_messages, count);
+	} else if (seq > f->expected) {
+		hold_packet(f, p, len, seq, ts, line, out);
+	} else {
+		if (seq < f->expected)
+			ADD(lc->duplicate_messages, f->expected - seq);
+		apply_packet(f, p, len, ts, line, out);
+		if (f->nheld)
+			drain_held(f, out);
+	}
+	track_gap(f, line < 2 ? ts : f->clock_ns);
+}
+
+/* Recovered messages the control thread handed over, applied as recovery line packets. */
+static void drain_recovery(struct itch_feed *f, struct wb_event_batch *out)
+{
+	const struct wb_rawrec *rec;
+	uint32_t budget = 256; /* bounded: the live lines still get their turn */
+	while (budget-- && (rec = wb_rawring_peek(&f->recov))) {
+		process(f, (const uint8_t *)(rec + 1), rec->len, f->clock_ns, WB_LINE_SOUP, false, out);
+		wb_rawring_release(&f->recov, rec);
+	}
+}
+
+/* Recovery caught up with the live lines: books healthy again. Or it stalled: give up. */
+static void check_recovery(struct itch_feed *f, struct wb_event_batch *out)
+{
+	if (!atomic_load_explicit(&f->recovering, memory_order_relaxed))
+		return;
+	if (f->expected != f->recover_expected) {
+		f->recover_expected = f->expected;
+		f->recover_progress_ns = f->clock_ns;
+	}
+	if (!f->gap_open) {
+		atomic_store_explicit(&f->recovering, false, memory_order_release);
+		INC(f->recoveries_completed);
+		wb_bookset_set_stale(f->books, false);
+		f->gap_since_ns = 0;
 		return;
 	}
-	if (seq > f->expected) {
-		if (!f->nheld && !f->gap_since_ns)
-			INC(f->gaps);
-		hold_packet(f, p, len, seq, meta->ts_recv, line, out);
-		goto check_timeout;
+	if (f->clock_ns > f->recover_progress_ns &&
+	    f->clock_ns - f->recover_progress_ns > f->gap_timeout_ns * RECOVERY_STALL_FACTOR) {
+		INC(f->recoveries_given_up);
+		atomic_store_explicit(&f->recovering, false, memory_order_release);
+		do
+			declare_gap(f, out);
+		while (f->nheld);
 	}
-	if (seq < f->expected)
-		ADD(lc->duplicate_messages, f->expected - seq);
-	uint64_t before_gap = f->nheld;
-	apply_packet(f, p, len, meta->ts_recv, line, out);
-	if (before_gap) {
-		uint64_t exp0 = f->expected;
-		drain_held(f, out);
-		ADD(f->gap_messages_filled, f->expected - exp0);
-	}
-	atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
-	return;
+}
 
-check_timeout:
-	if (!(meta->flags & WB_RX_F_REPLAY) && gap_expired(f))
-		declare_gap(f, out);
+static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const struct wb_rx_meta *meta,
+			     struct wb_event_batch *out)
+{
+	struct itch_feed *f = st;
+	bool replay = meta->flags & WB_RX_F_REPLAY;
+	uint8_t line = meta->line < NLINES ? meta->line : 1;
+	if (f->recov.buf && atomic_load_explicit(&f->recovering, memory_order_relaxed))
+		drain_recovery(f, out);
+	process(f, p, len, meta->ts_recv, line, replay, out);
+	if (!replay) {
+		if (!atomic_load_explicit(&f->recovering, memory_order_relaxed) && gap_expired(f))
+			gap_timed_out(f, out);
+		maybe_request(f, meta->ts_recv);
+		check_recovery(f, out);
+	}
 	atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
 }
 
@@ -522,12 +786,58 @@ static void itch_on_idle(void *st, uint64_t now_ns, struct wb_event_batch *out)
 	wb_bookset_service(f->books);
 	if (now_ns > f->clock_ns)
 		f->clock_ns = now_ns;
-	if (gap_expired(f)) {
-		do
-			declare_gap(f, out);
-		while (f->nheld);
-		atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
+	if (f->recov.buf)
+		drain_recovery(f, out);
+	uint32_t bf = atomic_load_explicit(&f->backfill_count, memory_order_acquire);
+	if (bf && f->have_session) {
+		if (send_request(f, atomic_load_explicit(&f->backfill_seq, memory_order_relaxed), bf) == 0)
+			INC(f->backfills_sent);
+		atomic_store_explicit(&f->backfill_count, 0, memory_order_release);
 	}
+	if (now_ns == UINT64_MAX) {
+		/* End of input: whatever is still open can never fill. */
+		atomic_store_explicit(&f->recovering, false, memory_order_relaxed);
+		if (f->gap_since_ns || f->nheld || f->announced > f->expected)
+			do
+				declare_gap(f, out);
+			while (f->nheld);
+	} else if (now_ns) {
+		if (!atomic_load_explicit(&f->recovering, memory_order_relaxed) && gap_expired(f))
+			gap_timed_out(f, out);
+		maybe_request(f, now_ns);
+		check_recovery(f, out);
+	}
+	atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
+}
+
+static bool itch_recovery_wanted(void *st, char session[10], uint64_t *from_seq)
+{
+	struct itch_feed *f = st;
+	if (!atomic_load_explicit(&f->recovering, memory_order_acquire))
+		return false;
+	memcpy(session, f->session, WB_MOLD_SESSION_LEN);
+	*from_seq = atomic_load_explicit(&f->expected_seq, memory_order_relaxed);
+	return true;
+}
+
+/* Control thread: one recovered message, framed as a one-block Mold packet. */
+static int itch_recovery_push(void *st, uint64_t seq, const uint8_t *msg, uint16_t len)
+{
+	struct itch_feed *f = st;
+	if (!f->recov.buf)
+		return -ENOTSUP;
+	uint8_t pkt[WB_MOLD_HDR_LEN + 2 + 65535];
+	memcpy(pkt, f->session, WB_MOLD_SESSION_LEN);
+	wb_put_be64(pkt + 10, seq);
+	wb_put_be16(pkt + 18, 1);
+	wb_put_be16(pkt + 20, len);
+	memcpy(pkt + 22, msg, len);
+	struct wb_rawrec h = { .len = (uint32_t)(22 + len), .feed = f->feed, .line = WB_LINE_SOUP };
+	if (!wb_rawring_push_rec(&f->recov, &h, pkt)) {
+		INC(f->recovery_push_dropped);
+		return -ENOBUFS;
+	}
+	return 0;
 }
 
 static struct wb_bookset *itch_books(void *st)
@@ -565,6 +875,24 @@ static size_t itch_counters(void *st, struct wb_counter *out, size_t max)
 	C("messages_total", "ITCH messages applied in sequence", GET(f->messages), -1);
 	C("next_sequence", "next MoldUDP64 sequence expected", GET(f->expected_seq), -1);
 	C("gaps_total", "sequence gaps opened (missing on every line so far)", GET(f->gaps), -1);
+	C("rerequest_packets_total", "re-request responses received (recovery line R)",
+	  GET(f->line[WB_LINE_REREQUEST].packets), -1);
+	C("rerequest_packets_won_total", "re-request responses that carried a sequence first",
+	  GET(f->line[WB_LINE_REREQUEST].packets_won), -1);
+	C("rerequests_sent_total", "MoldUDP64 re-requests sent from the worker's TX queue", GET(f->requests_sent), -1);
+	C("rerequest_send_failed_total", "re-requests the TX queue refused", GET(f->request_send_failed), -1);
+	C("backfills_sent_total", "operator re-requests (wbctl backfill) sent", GET(f->backfills_sent), -1);
+	C("recoveries_total", "SoupBinTCP recoveries started after a gap timed out", GET(f->recoveries), -1);
+	C("recoveries_completed_total", "recoveries that caught up with the live lines", GET(f->recoveries_completed),
+	  -1);
+	C("recoveries_given_up_total", "recoveries that made no progress: gap declared", GET(f->recoveries_given_up), -1);
+	C("recovered_messages_packets_total", "messages handed over by the recovery session",
+	  GET(f->line[WB_LINE_SOUP].packets), -1);
+	C("recovery_push_dropped_total", "recovered messages that found the handoff ring full",
+	  GET(f->recovery_push_dropped), -1);
+	C("live_dropped_recovering_packets_total", "live packets dropped while recovering with a full buffer",
+	  GET(f->live_dropped_recovering), -1);
+	C("recovering", "1 while a SoupBinTCP recovery is running", atomic_load(&f->recovering) ? 1 : 0, -1);
 	C("gap_messages_filled_total", "messages of open gaps later filled", GET(f->gap_messages_filled), -1);
 	C("gaps_declared_total", "gaps given up on: books flagged", GET(f->gaps_declared), -1);
 	C("gap_messages_lost_total", "messages in declared gaps", GET(f->gap_messages_lost), -1);
@@ -590,6 +918,11 @@ const struct wb_feed_proto wb_feed_itch_mold = {
 	.on_idle = itch_on_idle,
 	.books = itch_books,
 	.counters = itch_counters,
+	.attach_tx = itch_attach_tx,
+	.gaps = itch_gaps,
+	.recovery_wanted = itch_recovery_wanted,
+	.recovery_push = itch_recovery_push,
+	.backfill = itch_backfill,
 	.set_symbol_filter = itch_set_symbol_filter,
 };
 

@@ -372,6 +372,49 @@ static void test_config_unknown_port_in_feed(void **state)
 	expect_errors(*state, 2, "@:22: feeds[0].port: unknown port 'p7'\n");
 }
 
+static void test_config_recovery_keys(void **state)
+{
+	struct tmpcfg *t = *state;
+	write_base(t, 23,
+		   "    queue: 0\n"
+		   "    credentials: /etc/wirebook/soup.cred\n"
+		   "    recovery: { rerequest: 10.0.0.1:9000, source: 10.0.0.2:40100, rerequest_mac: \"02:00:00:00:00:07\" }");
+	assert_int_equal(wb_config_load(t->path, 16, &t->cfg, t->err, sizeof(t->err)), 0);
+	const struct wb_feed_conf *fc = &t->cfg.feeds[0];
+	assert_string_equal(fc->credentials, "/etc/wirebook/soup.cred");
+	assert_int_equal(fc->rerequest.addr, 0x0A000001);
+	assert_int_equal(fc->rerequest_source.addr, 0x0A000002);
+	assert_int_equal(fc->rerequest_source.port, 40100);
+	assert_int_equal(fc->rerequest_mac[5], 7);
+}
+
+static void test_config_rerequest_needs_source(void **state)
+{
+	write_base(*state, 23, "    queue: 0\n    recovery: { rerequest: 10.0.0.1:9000 }");
+	expect_errors(*state, 2,
+		      "@:24: feeds[0].recovery.source: required with recovery.rerequest: the address responses "
+		      "come back to\n");
+}
+
+static void test_config_bad_mac(void **state)
+{
+	write_base(*state, 23,
+		   "    queue: 0\n    recovery: { rerequest: 10.0.0.1:9000, source: 10.0.0.2:1, rerequest_mac: \"02:00\" }");
+	expect_errors(*state, 2,
+		      "@:24: feeds[0].recovery.rerequest_mac: '02:00' is not a MAC address (aa:bb:cc:dd:ee:ff)\n");
+}
+
+static void test_config_exception_tap(void **state)
+{
+	struct tmpcfg *t = *state;
+	write_base(t, 6, "    rx_queues: 2\n    exception_tap: wbtap0\n    exception_pps: 5000");
+	assert_int_equal(wb_config_load(t->path, 16, &t->cfg, t->err, sizeof(t->err)), 0);
+	assert_string_equal(t->cfg.ports[0].exception_tap, "wbtap0");
+	assert_int_equal(t->cfg.ports[0].exception_pps, 5000);
+	write_base(t, 6, "    rx_queues: 2\n    exception_tap: \"bad name\"");
+	expect_errors(*state, 2, "@:7: ports[0].exception_tap: 'bad name' is not an interface name\n");
+}
+
 static void test_config_queue_polled_twice(void **state)
 {
 	write_base(*state, 13,
@@ -644,6 +687,10 @@ int main(void)
 		T(test_config_itch_example_every_field),
 		T(test_config_minimal_example_loads),
 		T(test_config_unknown_key),
+		T(test_config_recovery_keys),
+		T(test_config_rerequest_needs_source),
+		T(test_config_bad_mac),
+		T(test_config_exception_tap),
 		T(test_config_unknown_top_level_key),
 		T(test_config_wrong_type),
 		T(test_config_sequence_where_string_expected),

@@ -41,6 +41,12 @@ static void usage(FILE *out)
 		"  replay --symbol S [--from T] [--to T] [--format jsonl|csv]\n"
 		"                          stream captured events of S to stdout (admin); T is ISO 8601\n"
 		"                          receive time, HH:MM:SS[.f] or ns exchange time\n"
+		"  feeds                   per feed and line: state (ok, gap, recovering, silent), next\n"
+		"                          sequence, gaps open/filled/declared, duplicates, last packet age\n"
+		"  gaps [--limit N]        recent gaps: sequence range, how repaired (other line,\n"
+		"                          re-request, soupbintcp, declared), re-requests, time taken\n"
+		"  backfill FEED FROM_SEQ COUNT\n"
+		"                          ask the feed's re-request server for COUNT messages (admin)\n"
 		"  help                    the commands this daemon serves\n"
 		"\n"
 		"Options:\n"
@@ -217,6 +223,42 @@ static void print_book(json_t *r)
 	}
 }
 
+static void print_feeds(json_t *r)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(r, "feeds"), i, f) {
+		printf("%s (%s): %s, next sequence %lld, gaps open %lld, filled %lld, declared %lld, re-requests %lld\n",
+		       S(f, "name"), S(f, "protocol"), S(f, "state"), I(f, "next_sequence"), I(f, "gaps_open"),
+		       I(f, "gaps_filled_total"), I(f, "gaps_declared_total"), I(f, "rerequests_sent_total"));
+		printf("  %-4s %-22s %-10s %12s %12s %12s %14s %14s\n", "LINE", "ENDPOINT", "STATE", "PACKETS", "WON",
+		       "DUPLICATES", "FROM OTHER", "LAST AGE ms");
+		const char *ln;
+		json_t *l;
+		json_object_foreach(json_object_get(f, "lines"), ln, l)
+			printf("  %-4s %-22s %-10s %12lld %12lld %12lld %14lld %14lld\n", ln, S(l, "endpoint"), S(l, "state"),
+			       I(l, "packets_total"), I(l, "packets_won_total"), I(l, "duplicate_packets_total"),
+			       I(l, "missing_taken_from_other_total"), I(l, "last_packet_age_ms"));
+	}
+}
+
+static void print_gaps(json_t *r)
+{
+	printf("%-14s %14s %14s %9s %-12s %10s %14s\n", "FEED", "FIRST SEQ", "LAST SEQ", "MESSAGES", "REPAIR",
+	       "REQUESTS", "TOOK us");
+	size_t i;
+	json_t *g;
+	json_array_foreach(json_object_get(r, "gaps"), i, g) {
+		long long took = I(g, "took_ns");
+		printf("%-14s %14lld %14lld %9lld %-12s %10lld ", S(g, "feed"), I(g, "first_seq"), I(g, "last_seq"),
+		       I(g, "messages"), S(g, "repair"), I(g, "rerequests"));
+		if (took < 0)
+			printf("%14s\n", "(open)");
+		else
+			printf("%14.1f\n", (double)took / 1000.0);
+	}
+}
+
 static void print_symbols(json_t *r)
 {
 	printf("%-10s %4s %6s %5s %-8s %12s %10s %10s\n", "SYMBOL", "FEED", "LOCATE", "STATE", "HEALTH", "MESSAGES",
@@ -386,12 +428,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
 	};
 	/* Options may come before or after the command ("wbctl book AAPL --depth 5 --json"). */
-	const char *pos[3] = { NULL, NULL, NULL };
+	const char *pos[4] = { NULL, NULL, NULL, NULL };
 	int npos = 0, opt;
 	while (optind < argc) {
 		opt = getopt_long(argc, argv, "+s:jd:l:h", lo, NULL);
 		if (opt == -1) {
-			if (npos < 3)
+			if (npos < 4)
 				pos[npos++] = argv[optind];
 			else {
 				fprintf(stderr, "wbctl: unexpected argument '%s'\n", argv[optind]);
@@ -459,8 +501,20 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "symbol", json_string(arg));
 		if (!strcmp(cmd, "book"))
 			json_object_set_new(req, "depth", json_integer(depth));
-	} else if (!strcmp(cmd, "symbols") && limit > 0) {
+	} else if ((!strcmp(cmd, "symbols") || !strcmp(cmd, "gaps")) && limit > 0) {
 		json_object_set_new(req, "limit", json_integer(limit));
+	} else if (!strcmp(cmd, "backfill")) {
+		char *e1 = NULL, *e2 = NULL;
+		long long from_seq = npos > 2 ? strtoll(pos[2], &e1, 10) : 0;
+		long long cnt = npos > 3 ? strtoll(pos[3], &e2, 10) : 0;
+		if (npos != 4 || *e1 || *e2 || from_seq < 1 || cnt < 1 || cnt > 65534) {
+			fprintf(stderr, "wbctl: backfill FEED FROM_SEQ COUNT (FROM_SEQ >= 1, COUNT 1..65534)\n");
+			json_decref(req);
+			return 2;
+		}
+		json_object_set_new(req, "feed", json_string(arg));
+		json_object_set_new(req, "from_seq", json_integer(from_seq));
+		json_object_set_new(req, "count", json_integer(cnt));
 	}
 	int fd = connect_socket(sock);
 	if (fd < 0) {
@@ -503,6 +557,10 @@ int main(int argc, char **argv)
 			print_book(r);
 		} else if (!strcmp(cmd, "symbols")) {
 			print_symbols(r);
+		} else if (!strcmp(cmd, "feeds")) {
+			print_feeds(r);
+		} else if (!strcmp(cmd, "gaps")) {
+			print_gaps(r);
 		} else {
 			json_dumpf(r, stdout, JSON_INDENT(1));
 			printf("\n");

@@ -10,6 +10,9 @@
 
 #include "serve.h"
 #include "sim.h"
+#ifdef WB_HAVE_LIVE
+#include "live.h"
+#endif
 
 static void usage(FILE *out)
 {
@@ -305,6 +308,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "gen"))
 		return cmd_gen(argc - 1, argv + 1);
+#ifdef WB_HAVE_LIVE
+	if (!strcmp(argv[1], "live"))
+		return wb_sim_live_main(argc - 1, argv + 1);
+#endif
 	if (!strcmp(argv[1], "serve"))
 		return wb_serve_main(argc - 1, argv + 1); /* recovery servers, docs/recovery.md */
 	fprintf(stderr, "wbsim: unknown command '%s' (try wbsim --help)\n", argv[1]);

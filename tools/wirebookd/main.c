@@ -111,6 +111,18 @@ static int lock_prefix(const char *prefix, char *path, size_t n)
 	return fd;
 }
 
+static bool recovery_wanted(void *arg, unsigned feed, char session[10], uint64_t *from_seq)
+{
+	struct wb_dataplane *dp = arg;
+	return wb_dataplane_feed_proto(dp, feed)->recovery_wanted(wb_dataplane_feed_state(dp, feed), session, from_seq);
+}
+
+static int recovery_push(void *arg, unsigned feed, uint64_t seq, const uint8_t *msg, uint16_t len)
+{
+	struct wb_dataplane *dp = arg;
+	return wb_dataplane_feed_proto(dp, feed)->recovery_push(wb_dataplane_feed_state(dp, feed), seq, msg, len);
+}
+
 static int write_json_file(const char *path, json_t *j)
 {
 	if (json_dump_file(j, path, JSON_INDENT(1) | JSON_SORT_KEYS) != 0) {
@@ -366,10 +378,14 @@ int main(int argc, char **argv)
 	/* TCP feeds: the kernel keeps each SoupBinTCP session (through the exception path);
 	 * the workers read the same stream off the NIC ring. Replays have no server. */
 	struct wb_sessions *sessions = NULL;
-	bool tcp_feed[WB_MAX_FEEDS] = { false };
-	for (unsigned f = 0; f < wb_dataplane_nfeeds(dp); f++)
-		tcp_feed[f] = !nreplay && wb_dataplane_feed_proto(dp, f)->on_tcp_segment != NULL;
-	if (wb_sessions_create(&cfg, tcp_feed, &sessions, err, sizeof(err)) < 0) {
+	bool tcp_feed[WB_MAX_FEEDS] = { false }, recover_feed[WB_MAX_FEEDS] = { false };
+	for (unsigned f = 0; f < wb_dataplane_nfeeds(dp); f++) {
+		const struct wb_feed_proto *p = wb_dataplane_feed_proto(dp, f);
+		tcp_feed[f] = !nreplay && p->on_tcp_segment != NULL;
+		recover_feed[f] = !nreplay && p->recovery_wanted && cfg.feeds[f].soup.addr;
+	}
+	struct wb_recovery_hooks hooks = { .wanted = recovery_wanted, .push = recovery_push, .arg = dp };
+	if (wb_sessions_create(&cfg, tcp_feed, recover_feed, &hooks, &sessions, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wirebookd: %s\n", err);
 		goto out_pers;
 	}

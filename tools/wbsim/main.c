@@ -19,6 +19,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: wbsim gen [options]\n"
 		"       wbsim serve [options]   (recovery servers: wbsim serve --help)\n"
+		"       wbsim live [options]    (send a session through a DPDK port: wbsim live --help)\n"
 		"\n"
 		"Generates a deterministic Nasdaq TotalView-ITCH 5.0 session: system events, a stock\n"
 		"directory, trading actions and a realistic order flow, written as an ITCH file\n"

@@ -6,7 +6,16 @@
  * building the decoded message (the baseline), once building and applying it. Prints
  * mean, p50/p99/p99.9/max of both, their difference and ratio, publish cost and memory.
  *
- * usage: bench_book [messages (default 6000000)] [symbols (default 4000)] [prefill (default 1500000)] */
+ * usage: bench_book [messages (default 6000000)] [symbols (default 4000)] [prefill (default 1500000)]
+ *                   [prefetch distance (default 1: wb_bookset_prefetch_itch one message ahead; 0 = off)]
+ *
+ * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
+ *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
+ *   way a worker handles packets: decode a packet's worth of messages (32), then apply
+ *   them, calling wb_bookset_prefetch_itch DIST messages ahead, then publish. Passes on
+ *   fresh books for DIST = 0 (no prefetch), 4 and 8; parse-only first. Each pass prints
+ *   ns/message over the whole pass (decode + apply + publish), and the per-message
+ *   distribution of prefetch + apply (rdtsc). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +25,13 @@
 #include <x86intrin.h>
 
 #include "book.h"
+#ifdef WB_BENCH_DAY
+#include <sys/mman.h>
+
+#include "itch.h"
+#include "mold.h"
+#include "sim.h"
+#endif
 
 /* Compact generated message: what a decoder would hand over, in 32 bytes. */
 struct rec {
@@ -248,11 +264,208 @@ static void dist_print(const char *name, const struct dist *d, double tpn)
 	       dist_pct(d, 0.999) / tpn, (double)d->max / tpn);
 }
 
+#ifdef WB_BENCH_DAY
+#define DAY_BURST 32 /* messages decoded, then applied, per packet */
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct day {
+	uint8_t *buf;
+	size_t len;
+	uint64_t msgs;
+	struct wb_sim_stats ss;
+};
+
+static int day_generate(struct day *d, uint64_t messages, uint32_t symbols, uint64_t seed)
+{
+	struct wb_sim_opts o;
+	struct wb_sim *sim;
+	size_t cap = messages * 34 + 4096, len;
+	int rc;
+
+	wb_sim_opts_default(&o);
+	o.messages = messages;
+	o.symbols = symbols;
+	o.seed = seed;
+	rc = wb_sim_create(&o, &sim);
+	if (rc)
+		return rc;
+	d->buf = malloc(cap);
+	if (!d->buf) {
+		rc = -ENOMEM;
+		goto out_destroy;
+	}
+	while ((rc = wb_sim_next_encoded(sim, d->buf + d->len + 2, &len, NULL)) == 1) {
+		d->buf[d->len] = (uint8_t)(len >> 8);
+		d->buf[d->len + 1] = (uint8_t)len;
+		d->len += 2 + len;
+		d->msgs++;
+		if (cap - d->len < 256) {
+			rc = -ENOSPC;
+			goto out_destroy;
+		}
+	}
+	wb_sim_stats(sim, &d->ss);
+out_destroy:
+	wb_sim_destroy(sim);
+	return rc < 0 ? rc : 0;
+}
+
+static double day_parse(const struct day *d, uint64_t *sink)
+{
+	struct wb_itch_file_iter it = { d->buf, d->buf + d->len };
+	struct wb_itch_msg m;
+	const uint8_t *p;
+	uint16_t l;
+	double t0 = now_s();
+
+	while (wb_itch_file_next(&it, &p, &l) == 1) {
+		wb_itch_decode(p, l, &m);
+		*sink += m.ts ^ m.locate;
+	}
+	return now_s() - t0;
+}
+
+/* One pass on fresh books; returns seconds, fills the per-message distribution. */
+static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned ahead, int deep, struct dist *dist,
+		    double *secs, uint64_t *publish_cycles, struct wb_bookset_stats *st)
+{
+	struct wb_itch_file_iter it = { d->buf, d->buf + d->len };
+	struct wb_itch_msg burst[DAY_BURST];
+	struct wb_event ev[DAY_BURST * 4];
+	struct wb_event_batch batch = { .ev = ev, .cap = DAY_BURST * 4 };
+	struct wb_msg_meta meta = { 0 };
+	struct wb_bookset *bs;
+	const uint8_t *p;
+	uint16_t l;
+	uint64_t seq = 0;
+	int rc = wb_bookset_create(bo, &bs);
+
+	if (rc)
+		return rc;
+	double t0 = now_s();
+	for (;;) {
+		unsigned n = 0;
+
+		while (n < DAY_BURST && wb_itch_file_next(&it, &p, &l) == 1)
+			wb_itch_decode(p, l, &burst[n++]);
+		if (n == 0)
+			break;
+		for (unsigned i = 0; i < ahead && i < n; i++)
+			wb_bookset_prefetch_itch(bs, &burst[i]);
+		batch.n = 0;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t c0 = __rdtsc();
+
+			if (ahead && i + ahead < n)
+				wb_bookset_prefetch_itch(bs, &burst[i + ahead]);
+			if (deep && i + ahead / 2 < n)
+				wb_bookset_prefetch_itch_deep(bs, &burst[i + ahead / 2]);
+			meta.seq = ++seq;
+			wb_bookset_apply_itch(bs, &burst[i], &meta, &batch);
+			dist_add(dist, __rdtsc() - c0);
+		}
+		uint64_t p0 = __rdtsc();
+		wb_bookset_publish(bs);
+		*publish_cycles += __rdtsc() - p0;
+	}
+	*secs = now_s() - t0;
+	wb_bookset_stats(bs, st);
+	st->event_overflow += batch.overflow;
+	wb_bookset_destroy(bs);
+	return 0;
+}
+
+static int day_main(int argc, char **argv)
+{
+	uint64_t messages = argc > 2 ? strtoull(argv[2], NULL, 10) : 24000000;
+	uint32_t symbols = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 3000;
+	uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
+	static const unsigned aheads[] = { 0, 8, 8, 16 }, deeps[] = { 0, 0, 1, 1 };
+	struct day d = { 0 };
+	uint64_t sink = 0;
+	double tpn, tparse = 1e9;
+	int rc;
+
+	rc = day_generate(&d, messages, symbols, seed);
+	if (rc) {
+		fprintf(stderr, "bench_book: wbsim: %s\n", strerror(-rc));
+		return 1;
+	}
+	/* a worker's memory is resident: no page faults inside the timed passes */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		fprintf(stderr, "bench_book: mlockall: %s (continuing)\n", strerror(errno));
+	struct wb_book_opts bo = {
+		.max_orders = (uint32_t)(d.ss.peak_live_orders + d.ss.peak_live_orders / 4 + 1024),
+		.max_levels = (uint32_t)(d.ss.peak_live_orders / 2 + 65536),
+		.max_symbols = symbols + 1, .snapshot_depth = 10, .price_decimals = 4,
+		.policy = WB_POLICY_FLAG, .numa_node = -1,
+	};
+	tpn = tsc_per_ns();
+	printf("bench_book day: %llu messages, %u symbols, seed %llu, %.0f MB; A+F %.1f%% D %.1f%% U %.1f%% "
+	       "E+C %.1f%% X %.1f%%; orders added %llu, live at peak %llu; TSC %.3f GHz\n",
+	       (unsigned long long)d.msgs, symbols, (unsigned long long)seed, (double)d.len / 1e6,
+	       100.0 * (double)(d.ss.per_type['A'] + d.ss.per_type['F']) / (double)d.msgs,
+	       100.0 * (double)d.ss.per_type['D'] / (double)d.msgs, 100.0 * (double)d.ss.per_type['U'] / (double)d.msgs,
+	       100.0 * (double)(d.ss.per_type['E'] + d.ss.per_type['C']) / (double)d.msgs,
+	       100.0 * (double)d.ss.per_type['X'] / (double)d.msgs, (unsigned long long)d.ss.orders_added,
+	       (unsigned long long)d.ss.peak_live_orders, tpn);
+	for (int r = 0; r < 3; r++) {
+		double t = day_parse(&d, &sink);
+		tparse = t < tparse ? t : tparse;
+	}
+	printf("parse only (framing + decode, best of 3)   %6.1f ns/msg\n", tparse * 1e9 / (double)d.msgs);
+	for (size_t k = 0; k < sizeof(aheads) / sizeof(aheads[0]); k++) {
+		struct dist dist = { .hist = calloc(HIST, sizeof(uint64_t)) };
+		struct wb_bookset_stats st;
+		double secs;
+		uint64_t pub = 0;
+
+		if (!dist.hist)
+			return 1;
+		rc = day_book(&d, &bo, aheads[k], deeps[k], &dist, &secs, &pub, &st);
+		if (rc) {
+			fprintf(stderr, "bench_book: wb_bookset_create: %s\n", strerror(-rc));
+			return 1;
+		}
+		printf("parse + book, prefetch %2u ahead%s: %6.1f ns/msg (%.1f M msg/s, x%.1f parse); apply\n", aheads[k],
+		       deeps[k] ? " + deep at half" : "               ",
+		       secs * 1e9 / (double)d.msgs, (double)d.msgs / secs / 1e6, secs / tparse);
+		dist_print("  prefetch + apply", &dist, tpn);
+		printf("  publish per %d messages: %.1f ns (%.1f ns/msg)\n", DAY_BURST,
+		       (double)pub / tpn / ((double)d.msgs / DAY_BURST), (double)pub / tpn / (double)d.msgs);
+		if (k == 0)
+			printf("  book: %llu live orders at end, %llu levels, integrity %llu, table full %llu/%llu, "
+			       "overflow %llu, memory %.1f MiB for %llu orders / %llu levels\n",
+			       (unsigned long long)st.live_orders, (unsigned long long)st.live_levels,
+			       (unsigned long long)st.integrity_total, (unsigned long long)st.order_table_full,
+			       (unsigned long long)st.level_table_full, (unsigned long long)st.event_overflow,
+			       (double)st.memory_bytes / 1048576.0, (unsigned long long)st.max_orders,
+			       (unsigned long long)st.max_levels);
+		free(dist.hist);
+	}
+	fprintf(stderr, "(sink %llu)\n", (unsigned long long)sink);
+	free(d.buf);
+	return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef WB_BENCH_DAY
+	if (argc > 1 && strcmp(argv[1], "day") == 0)
+		return day_main(argc, argv);
+#endif
 	size_t nmsgs = argc > 1 ? strtoull(argv[1], NULL, 10) : 6000000;
 	uint32_t nsyms = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 4000;
 	size_t prefill = argc > 3 ? strtoull(argv[3], NULL, 10) : 1500000;
+	size_t ahead = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
 	struct gen g = { .cap = 3000000, .nsyms = nsyms, .next_ref = 1, .next_match = 1 };
 	struct wb_book_opts o = {
 		.max_orders = 3000000, .max_levels = 1500000, .max_symbols = nsyms, .snapshot_depth = 10,
@@ -328,6 +541,13 @@ int main(int argc, char **argv)
 		struct wb_msg_meta meta = { .seq = prefill + i + 1 };
 		uint64_t t0 = __rdtsc();
 
+		/* as a worker does over a burst: the next message is decoded before this one applies */
+		if (ahead && i + ahead < nmsgs) {
+			struct wb_itch_msg next;
+
+			to_msg(&recs[i + ahead], i + ahead, &next);
+			wb_bookset_prefetch_itch(bs, &next);
+		}
 		to_msg(&recs[i], i, &m);
 		batch.n = 0;
 		wb_bookset_apply_itch(bs, &m, &meta, &batch);
@@ -344,7 +564,8 @@ int main(int argc, char **argv)
 	}
 	wb_bookset_stats(bs, &st);
 
-	printf("bench_book: %zu messages, %u symbols, prefill %zu orders, TSC %.3f GHz\n", nmsgs, nsyms, prefill, tpn);
+	printf("bench_book: %zu messages, %u symbols, prefill %zu orders, prefetch %zu ahead, TSC %.3f GHz\n", nmsgs,
+	       nsyms, prefill, ahead, tpn);
 	printf("mix: A %.1f%%  D %.1f%%  U %.1f%%  E %.1f%%  C %.1f%%  X %.1f%%  P %.1f%%\n",
 	       100.0 * counts['A'] / nmsgs, 100.0 * counts['D'] / nmsgs, 100.0 * counts['U'] / nmsgs,
 	       100.0 * counts['E'] / nmsgs, 100.0 * counts['C'] / nmsgs, 100.0 * counts['X'] / nmsgs,

@@ -1,3 +1,8 @@
-# Book microbench: ns per applied ITCH message on a generated day-like stream.
+# Book microbench: ns per applied ITCH message on a generated day-like stream; with wbsim,
+# `bench_book day` replays a wbsim day parse + prefetch + book (docs/performance.md, Book).
 wb_executable(bench_book ${CMAKE_CURRENT_LIST_DIR}/bench_book.c)
 target_link_libraries(bench_book PRIVATE wb_book)
+if(TARGET wb_sim)
+  target_compile_definitions(bench_book PRIVATE WB_BENCH_DAY)
+  target_link_libraries(bench_book PRIVATE wb_sim wb_parsers)
+endif()

@@ -20,6 +20,8 @@
 #define ARENA_MIN_CAP 4u
 #define HUGE_PAGE (2u << 20)
 
+#define NAME_DIRTY 0x4u /* top_dirty bit: the symbol's name changed since the last publish */
+
 #define REQ_FREEZE 0x1u
 #define REQ_RESET 0x2u
 
@@ -73,7 +75,7 @@ struct book {
 	_Atomic uint64_t msgs;
 	_Atomic uint32_t live_orders;
 	uint8_t defined, frozen, flagged, dirty, batch_open;
-	uint8_t top_dirty; /* a level within the published depth changed since the last publish */
+	uint8_t top_dirty; /* bit per side: a level within the published depth changed; NAME_DIRTY */
 	char trading_state;
 	_Atomic uint8_t health;
 	/* cold: integrity, operator requests, directory */
@@ -109,6 +111,7 @@ struct wb_bookset {
 	unsigned hash_shift;
 	uint32_t norders;     /* live orders (max_orders caps it, not the slot count) */
 	uint32_t max_disp;    /* longest distance from home any order was stored at */
+	uint64_t last_add_ref, add_stride; /* stride predictor of the next new reference */
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -282,14 +285,12 @@ void wb_bookset_destroy(struct wb_bookset *bs)
 /* ---------------------------------------------------------------- order hash */
 
 /* Slots are numbered 1..hash_mask+1 so that 0 stays NIL in the queue links. ITCH assigns
- * references nearly in sequence: keeping their low bits (folding the high ones in) puts
- * orders that arrive together in neighbouring slots, so the table stays in cache and TLB
- * instead of scattering over the whole table. */
+ * references in sequence: homes taken from their low bits pile up once the references wrap
+ * around the table (each order displaced by an older survivor displaces the next one; on a
+ * 32M-message day probes grew to thousands). Fibonacci hashing scatters them instead. */
 static inline uint32_t hash_home(const struct wb_bookset *bs, uint64_t ref)
 {
-	unsigned bits = 64 - bs->hash_shift;
-
-	return (uint32_t)((ref ^ (ref >> bits) ^ (ref >> (2 * bits))) & bs->hash_mask) + 1;
+	return (uint32_t)((ref * 0x9E3779B97F4A7C15ull) >> bs->hash_shift) + 1;
 }
 
 static inline uint32_t slot_next(const struct wb_bookset *bs, uint32_t i)
@@ -471,7 +472,7 @@ static inline void top_mark(const struct wb_bookset *bs, struct book *b, int s, 
 	uint32_t depth = bs->opts.snapshot_depth;
 
 	if (sd->n <= depth || side_key(s, price) >= bs->arena[sd->off + sd->n - depth].key)
-		b->top_dirty = 1;
+		b->top_dirty |= (uint8_t)(1u << s);
 }
 
 /* Level at price on side s, created (empty) if absent; NIL when the pool or arena is full. */
@@ -640,6 +641,11 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 		e->aux = (uint8_t)side_ch;
 		return NIL;
 	}
+	/* exchanges number new orders with a steady stride: start loading the next one's slot */
+	bs->add_stride = ref - bs->last_add_ref;
+	bs->last_add_ref = ref;
+	if (bs->add_stride - 1 < 64)
+		__builtin_prefetch(&bs->orders[hash_home(bs, ref + bs->add_stride)], 1, 3);
 	if (hash_find(bs, ref) != NIL) {
 		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
 		e->price = price;
@@ -861,6 +867,7 @@ static void apply_other(struct apply *c, const struct wb_itch_msg *m)
 static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, const char stock[8])
 {
 	memcpy(b->stock, stock, 8);
+	b->top_dirty |= NAME_DIRTY;
 	if (!b->defined) {
 		b->defined = 1;
 		CNT_ADD(bs->symbols, 1);
@@ -1044,6 +1051,50 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
 	}
 }
 
+/* Second stage, a few messages after the first: the slot and the book are cached by now,
+ * so follow them to the order's level and queue neighbours, or to the top of the side
+ * an add searches. Reads only; a stale guess costs a wasted prefetch. */
+void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+{
+	const struct order *o;
+	uint32_t i;
+
+	switch (m->type) {
+	case 'A':
+	case 'F': {
+		if (m->locate >= bs->opts.max_symbols || (m->u.add.side != 'B' && m->u.add.side != 'S'))
+			break;
+		const struct side *sd = &bs->books[m->locate].side[m->u.add.side == 'S'];
+		if (sd->n) {
+			__builtin_prefetch(&bs->arena[sd->off + sd->n - 1], 0, 3);
+			if (sd->n > 4)
+				__builtin_prefetch(&bs->arena[sd->off + sd->n - 5], 0, 3);
+		}
+		break;
+	}
+	case 'E':
+	case 'C':
+	case 'X':
+	case 'D':
+	case 'U':
+		i = hash_home(bs, m->u.del.ref);
+		o = &bs->orders[i];
+		if (o->level == NIL || o->ref != m->u.del.ref) {
+			o = &bs->orders[slot_next(bs, i)];
+			if (o->level == NIL || o->ref != m->u.del.ref)
+				break;
+		}
+		__builtin_prefetch(&bs->levels[o->level], 1, 3);
+		if (o->prev != NIL)
+			__builtin_prefetch(&bs->orders[o->prev], 1, 3);
+		if (o->next != NIL)
+			__builtin_prefetch(&bs->orders[o->next], 1, 3);
+		break;
+	default:
+		break;
+	}
+}
+
 /* ---------------------------------------------------------------- price-level books */
 
 int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int64_t price, uint32_t size,
@@ -1160,11 +1211,17 @@ static uint32_t side_top(const struct wb_bookset *bs, const struct side *sd, uin
 {
 	uint32_t n = sd->n < depth ? sd->n : depth;
 
+	if (n == 0)
+		return 0;
+	/* locals: the stores to dst would otherwise force reloads of every index each level */
+	const struct lvent *best = bs->arena + sd->off + sd->n - 1;
+	const struct level *levels = bs->levels;
+
 	for (uint32_t i = 0; i < n; i++) {
-		const struct level *lv = &bs->levels[bs->arena[sd->off + sd->n - 1 - i].level];
-		dst[i].price = lv->price;
-		dst[i].shares = lv->shares;
-		dst[i].orders = lv->orders;
+		const struct level *lv = &levels[(best - i)->level];
+		struct wb_level w = { .price = lv->price, .shares = lv->shares, .orders = lv->orders };
+
+		dst[i] = w;
 	}
 	return n;
 }
@@ -1189,17 +1246,45 @@ static void snap_write(struct wb_bookset *bs, uint16_t locate)
 	atomic_store_explicit(&sn->seq, s0 + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	/* most updates are deeper than the snapshot: then only the header changes */
-	if (b->top_dirty) {
+	if (b->top_dirty & (1u << SIDE_BID))
 		sn->nbids = side_top(bs, &b->side[SIDE_BID], depth, sn->levels);
+	if (b->top_dirty & (1u << SIDE_ASK))
 		sn->nasks = side_top(bs, &b->side[SIDE_ASK], depth, sn->levels + depth);
-		b->top_dirty = 0;
-	}
 	sn->trading_state = b->trading_state;
 	sn->health = atomic_load_explicit(&b->health, memory_order_relaxed);
-	stock_copy(sn->stock, b->stock);
+	if (b->top_dirty & NAME_DIRTY)
+		stock_copy(sn->stock, b->stock);
+	b->top_dirty = 0;
 	sn->ts_exch = b->last_ts;
 	sn->last_seq = b->last_seq;
 	atomic_store_explicit(&sn->seq, s0 + 2, memory_order_release);
+}
+
+/* Starts loading what snap_write will touch for one book: its snapshot lines and the
+ * level records of the sides it rewrites, so a publish overlaps the misses of all its
+ * books instead of taking them one after another. */
+static void snap_prefetch(const struct wb_bookset *bs, uint16_t locate)
+{
+	const struct book *b = &bs->books[locate];
+	const unsigned char *sn = (const unsigned char *)snap_of(bs, locate);
+	uint32_t depth = bs->opts.snapshot_depth;
+
+	__builtin_prefetch(sn, 1, 3);
+	for (int s = 0; s < 2; s++) {
+		const struct side *sd = &b->side[s];
+		uint32_t n = sd->n < depth ? sd->n : depth;
+
+		if (!(b->top_dirty & (1u << s)) || n == 0)
+			continue;
+		const struct lvent *best = bs->arena + sd->off + sd->n - 1;
+
+		for (uint32_t i = 0; i < n; i++)
+			__builtin_prefetch(&bs->levels[(best - i)->level], 0, 3);
+		size_t first = offsetof(struct snap, levels) + (size_t)s * depth * sizeof(struct wb_level);
+
+		for (size_t off = first & ~(size_t)63; off < first + n * sizeof(struct wb_level); off += 64)
+			__builtin_prefetch(sn + off, 1, 3);
+	}
 }
 
 void wb_bookset_publish(struct wb_bookset *bs)
@@ -1208,6 +1293,8 @@ void wb_bookset_publish(struct wb_bookset *bs)
 
 	if (!bs)
 		return;
+	for (uint32_t i = 0; i < bs->ndirty; i++)
+		snap_prefetch(bs, bs->dirty_list[i]);
 	for (uint32_t i = 0; i < bs->ndirty; i++) {
 		uint16_t locate = bs->dirty_list[i];
 		struct book *b = &bs->books[locate];
@@ -1264,7 +1351,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 		side_release(bs, sd);
 	}
 	atomic_store_explicit(&b->live_orders, 0, memory_order_relaxed);
-	b->top_dirty = 1;
+	b->top_dirty |= 3;
 	b->frozen = 0;
 	b->flagged = 0;
 	b->batch_open = 0;

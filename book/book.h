@@ -61,6 +61,10 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
  * so a caller that applies messages in batches can hide those cache misses by calling
  * it for message i+1 before applying message i. No effect on the book; never faults. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
+/* Optional second stage, for a message whose first stage ran a few messages earlier:
+ * follows its order to the level and queue neighbours (or, for an add, to the top of the
+ * side it searches). Typical use over a burst: prefetch i+8, prefetch_deep i+4, apply i. */
+void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 
 /* Price-level feeds (IEX DEEP): sets the size at price on side ('B'/'S'); size 0 removes.
  * batch_end marks the book consistent (only then do readers see it). */

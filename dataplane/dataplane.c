@@ -734,6 +734,10 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			goto out_destroy;
 		}
 		w->batch = (struct wb_event_batch){ .ev = batch, .cap = BATCH_EVENTS };
+		/* Fault every page in now: without hugepages a first touch on the hot path costs
+		 * a page fault, hundreds of microseconds on a virtual machine. */
+		memset(slots, 0, (size_t)rsize * sizeof(struct wb_event));
+		memset(batch, 0, BATCH_EVENTS * sizeof(struct wb_event));
 	}
 
 	/* Feeds and the classifier. */
@@ -756,6 +760,8 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			if (bytes < (1u << 20))
 				bytes = 1u << 20;
 			ret = wb_rawring_init(&fw->raw, bytes);
+			if (ret == 0)
+				memset(fw->raw.buf, 0, bytes);
 			if (ret) {
 				errf(err, errlen, "feed %s: raw capture ring of %llu bytes: %s", fc->name,
 				     (unsigned long long)bytes, strerror(-ret));

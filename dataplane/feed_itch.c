@@ -174,6 +174,8 @@ static int itch_create(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 	f->soup_configured = fc->soup.addr != 0;
 	if (f->soup_configured) {
 		ret = wb_rawring_init(&f->recov, RECOVERY_RING_BYTES);
+		if (ret == 0)
+			memset(f->recov.buf, 0, RECOVERY_RING_BYTES); /* fault it in before the hot path */
 		if (ret < 0)
 			goto out_free;
 	}

@@ -49,54 +49,13 @@ struct wb_replay {
 
 int wb_replay_parse_time(const char *s, struct wb_replay_time *t)
 {
-	char *end;
-	if (strchr(s, '-') && strchr(s, 'T')) {
-		struct tm tm = { 0 };
-		const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!r)
-			return -EINVAL;
-		uint64_t frac = 0;
-		if (*r == '.') {
-			int digits = 0;
-			for (r++; isdigit((unsigned char)*r); r++, digits++)
-				if (digits < 9)
-					frac = frac * 10 + (uint64_t)(*r - '0');
-			for (; digits < 9; digits++)
-				frac *= 10;
-		}
-		int64_t off = 0;
-		if (*r == '+' || *r == '-') {
-			int hh, mm;
-			if (sscanf(r + 1, "%2d:%2d", &hh, &mm) != 2)
-				return -EINVAL;
-			off = (int64_t)(hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
-		} else if (*r && strcmp(r, "Z")) {
-			return -EINVAL;
-		}
-		time_t sec = timegm(&tm);
-		if (sec < 0)
-			return -EINVAL;
-		t->clock = WB_CLOCK_RECV;
-		t->ns = (uint64_t)((int64_t)sec - off) * 1000000000ull + frac;
-		return 0;
+	struct wb_cap_time ct;
+	int r = wb_cap_parse_time(s, &ct);
+	if (r == 0) {
+		t->clock = (enum wb_replay_clock)ct.clock;
+		t->ns = ct.ns;
 	}
-	if (strchr(s, ':')) {
-		unsigned h, m;
-		double sec;
-		char tail;
-		if (sscanf(s, "%u:%u:%lf%c", &h, &m, &sec, &tail) != 3 || h > 47 || m > 59 || sec < 0 || sec >= 61)
-			return -EINVAL;
-		t->clock = WB_CLOCK_EXCH;
-		t->ns = (uint64_t)h * 3600000000000ull + (uint64_t)m * 60000000000ull + (uint64_t)(sec * 1e9 + 0.5);
-		return 0;
-	}
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || end == s || *s == '-')
-		return -EINVAL;
-	t->clock = WB_CLOCK_EXCH;
-	t->ns = v;
-	return 0;
+	return r;
 }
 
 static void learn(struct wb_replay *r, uint8_t feed, uint16_t locate, const char raw[8])

@@ -32,3 +32,17 @@ const struct wb_feed_proto *const *wb_feed_protos(void)
 {
 	return protos;
 }
+
+void wb_feed_book_opts(const struct wb_feed_conf *fc, uint8_t feed_index, int numa_node, struct wb_book_opts *bo)
+{
+	*bo = (struct wb_book_opts){
+		.max_orders = fc->max_orders,
+		.max_levels = fc->max_levels,
+		.max_symbols = fc->max_symbols,
+		.snapshot_depth = fc->snapshot_depth,
+		.price_decimals = 4,
+		.feed = feed_index,
+		.policy = fc->integrity_policy == WB_CFG_INTEGRITY_FREEZE ? WB_POLICY_FREEZE : WB_POLICY_FLAG,
+		.numa_node = numa_node,
+	};
+}

@@ -98,6 +98,9 @@ struct wb_feed_proto {
 	int (*backfill)(void *state, uint64_t seq, uint32_t count);
 };
 
+/* The book options every plug-in derives from its feed's config (price decimals: 4). */
+void wb_feed_book_opts(const struct wb_feed_conf *fc, uint8_t feed_index, int numa_node, struct wb_book_opts *bo);
+
 const struct wb_feed_proto *wb_feed_proto_find(const char *name);
 /* NULL-terminated list, for --help and config validation. */
 const struct wb_feed_proto *const *wb_feed_protos(void);

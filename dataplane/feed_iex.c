@@ -755,16 +755,10 @@ static int iex_create(const struct wb_feed_conf *fc, uint8_t feed_index, int num
 		f->nfree = f->held_cap;
 	}
 
-	struct wb_book_opts bo = {
-		.max_orders = fc->max_orders ? fc->max_orders : 1, /* price-level books hold no orders */
-		.max_levels = fc->max_levels,
-		.max_symbols = fc->max_symbols,
-		.snapshot_depth = fc->snapshot_depth,
-		.price_decimals = 4,
-		.feed = feed_index,
-		.policy = fc->integrity_policy == WB_CFG_INTEGRITY_FREEZE ? WB_POLICY_FREEZE : WB_POLICY_FLAG,
-		.numa_node = numa_node,
-	};
+	struct wb_book_opts bo;
+	wb_feed_book_opts(fc, feed_index, numa_node, &bo);
+	if (!bo.max_orders)
+		bo.max_orders = 1; /* price-level books hold no orders */
 	rc = wb_bookset_create(&bo, &f->books);
 	if (rc < 0)
 		goto out_free_feed;

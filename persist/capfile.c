@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "capfile.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -576,4 +578,58 @@ void wb_cap_names_free(char **names, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+}
+
+/* The times operators and researchers type: ISO 8601 is receive time (UNIX ns), digits
+ * or HH:MM:SS[.f] are exchange time (ns since midnight). */
+int wb_cap_parse_time(const char *s, struct wb_cap_time *t)
+{
+	char *end;
+	if (strchr(s, '-') && strchr(s, 'T')) {
+		struct tm tm = { 0 };
+		const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!r)
+			return -EINVAL;
+		uint64_t frac = 0;
+		if (*r == '.') {
+			int digits = 0;
+			for (r++; isdigit((unsigned char)*r); r++, digits++)
+				if (digits < 9)
+					frac = frac * 10 + (uint64_t)(*r - '0');
+			for (; digits < 9; digits++)
+				frac *= 10;
+		}
+		int64_t off = 0;
+		if (*r == '+' || *r == '-') {
+			int hh, mm;
+			if (sscanf(r + 1, "%2d:%2d", &hh, &mm) != 2)
+				return -EINVAL;
+			off = (int64_t)(hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
+		} else if (*r && strcmp(r, "Z")) {
+			return -EINVAL;
+		}
+		time_t sec = timegm(&tm);
+		if (sec < 0)
+			return -EINVAL;
+		t->clock = WB_CAP_CLOCK_RECV;
+		t->ns = (uint64_t)((int64_t)sec - off) * 1000000000ull + frac;
+		return 0;
+	}
+	if (strchr(s, ':')) {
+		unsigned h, m;
+		double sec;
+		char tail;
+		if (sscanf(s, "%u:%u:%lf%c", &h, &m, &sec, &tail) != 3 || h > 47 || m > 59 || sec < 0 || sec >= 61)
+			return -EINVAL;
+		t->clock = WB_CAP_CLOCK_EXCH;
+		t->ns = (uint64_t)h * 3600000000000ull + (uint64_t)m * 60000000000ull + (uint64_t)(sec * 1e9 + 0.5);
+		return 0;
+	}
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || *s == '-')
+		return -EINVAL;
+	t->clock = WB_CAP_CLOCK_EXCH;
+	t->ns = v;
+	return 0;
 }

@@ -99,4 +99,14 @@ void wb_cap_names_free(char **names, size_t n);
 /* Distinct locates of an event array, sorted, into locs (room for 65536). */
 uint32_t wb_cap_collect_locates(const struct wb_event *ev, uint32_t n, uint16_t *locs, uint64_t *bitmap);
 
+/* A time bound as typed on a command line: ISO 8601 ("2026-11-20T14:30:00.5Z", offsets
+ * allowed) is a receive time, ns since the epoch; plain digits (ns) or HH:MM:SS[.f] are an
+ * exchange time, ns since midnight. 0 or -EINVAL. */
+enum wb_cap_clock { WB_CAP_CLOCK_NONE = 0, WB_CAP_CLOCK_RECV = 1, WB_CAP_CLOCK_EXCH = 2 };
+struct wb_cap_time {
+	enum wb_cap_clock clock;
+	uint64_t ns;
+};
+int wb_cap_parse_time(const char *s, struct wb_cap_time *t);
+
 #endif

@@ -69,10 +69,11 @@ struct fixture {
 
 static int fixture_open(struct fixture *fx)
 {
-	static const char *const none[] = { NULL };
+	/* A capture directory that cannot exist: the demo's may, on a machine that ran it. */
+	static const char *const edits[] = { "/tmp/wirebook-demo/capture", "/nonexistent/wbctltest/capture" };
 	char err[8192];
 	snprintf(fx->path, sizeof(fx->path), "/tmp/wbctltest.%d.yaml", (int)getpid());
-	if (write_demo(fx->path, none, 0) < 0)
+	if (write_demo(fx->path, edits, 2) < 0)
 		return -1;
 	fx->cfg = calloc(1, sizeof(*fx->cfg));
 	if (!fx->cfg || wb_config_load(fx->path, 2, fx->cfg, err, sizeof(err)) < 0) {

@@ -38,51 +38,13 @@ struct when {
 /* ISO-8601 -> receive clock (UNIX ns); digits or HH:MM:SS[.f] -> exchange clock (ns since midnight). */
 static int parse_time(const char *s, struct when *w)
 {
-	char *end;
-	if (strchr(s, '-') && strchr(s, 'T')) {
-		struct tm tm = { 0 };
-		const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!r)
-			return -EINVAL;
-		uint64_t frac = 0;
-		if (*r == '.') {
-			int digits = 0;
-			for (r++; isdigit((unsigned char)*r); r++, digits++)
-				if (digits < 9)
-					frac = frac * 10 + (uint64_t)(*r - '0');
-			for (; digits < 9; digits++)
-				frac *= 10;
-		}
-		int64_t off = 0;
-		if (*r == '+' || *r == '-') {
-			int hh, mm;
-			if (sscanf(r + 1, "%2d:%2d", &hh, &mm) != 2)
-				return -EINVAL;
-			off = (int64_t)(hh * 3600 + mm * 60) * (*r == '-' ? -1 : 1);
-		} else if (*r && strcmp(r, "Z")) {
-			return -EINVAL;
-		}
-		time_t t = timegm(&tm);
-		w->clk = CLK_RECV;
-		w->ns = (uint64_t)((int64_t)t - off) * 1000000000ull + frac;
-		return 0;
+	struct wb_cap_time t;
+	int r = wb_cap_parse_time(s, &t);
+	if (r == 0) {
+		w->clk = t.clock == WB_CAP_CLOCK_RECV ? CLK_RECV : CLK_EXCH;
+		w->ns = t.ns;
 	}
-	if (strchr(s, ':')) {
-		unsigned h, m;
-		double sec;
-		if (sscanf(s, "%u:%u:%lf", &h, &m, &sec) != 3)
-			return -EINVAL;
-		w->clk = CLK_EXCH;
-		w->ns = (uint64_t)h * 3600000000000ull + (uint64_t)m * 60000000000ull + (uint64_t)(sec * 1e9 + 0.5);
-		return 0;
-	}
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || end == s)
-		return -EINVAL;
-	w->clk = CLK_EXCH;
-	w->ns = v;
-	return 0;
+	return r;
 }
 
 static void fmt_epoch(uint64_t ns, char *buf, size_t n)

@@ -12,8 +12,9 @@
  * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
  *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
  *   way a worker handles packets: decode a packet's worth of messages (32), then apply
- *   them, calling wb_bookset_prefetch_itch DIST messages ahead, then publish. Passes on
- *   fresh books for DIST = 0 (no prefetch), 4 and 8; parse-only first. Each pass prints
+ *   them, calling wb_bookset_prefetch_itch DIST messages ahead (and optionally
+ *   wb_bookset_prefetch_itch_deep DIST/2 ahead), then publish. Passes on fresh books: no
+ *   prefetch, 8, 8 + deep, 16 + deep; parse-only first. Each pass prints
  *   ns/message over the whole pass (decode + apply + publish), and the per-message
  *   distribution of prefetch + apply (rdtsc). */
 #include <errno.h>

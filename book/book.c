@@ -201,7 +201,7 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 		return -ENOMEM;
 	bs->opts = *opts;
 
-	/* load factor <= 2/3 at a full table; ITCH's sequential references probe far less */
+	/* load factor <= 2/3 at a full table keeps linear probes short */
 	for (bits = 4, hcap = 16; hcap < 3ull * opts->max_orders / 2; bits++, hcap <<= 1)
 		;
 	bs->hash_mask = hcap - 1;

@@ -59,7 +59,8 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
 
 /* Optional: starts loading what applying m will touch (its order's hash slot and book),
  * so a caller that applies messages in batches can hide those cache misses by calling
- * it for message i+1 before applying message i. No effect on the book; never faults. */
+ * it for message i+1 before applying message i. No effect on the book; any message is
+ * accepted (unknown types, references or locates are ignored); bs and m must not be NULL. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 /* Optional second stage, for a message whose first stage ran a few messages earlier:
  * follows its order to the level and queue neighbours (or, for an add, to the top of the

@@ -562,7 +562,7 @@ static void test_rawring(void **state)
 	(void)state;
 	struct wb_rawring r;
 	assert_int_equal(wb_rawring_init(&r, 4096), 0);
-	uint8_t pay[1500];
+	uint8_t pay[3000]; /* the last push offers all of it, to be refused */
 	for (int i = 0; i < 1500; i++)
 		pay[i] = (uint8_t)i;
 	uint32_t pushed = 0, popped = 0, drops = 0;

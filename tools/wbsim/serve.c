@@ -804,7 +804,7 @@ int wb_serve_main(int argc, char **argv)
 	wb_soup_server_opts_default(&ro.soup);
 
 	int c, idx = 0;
-	uint64_t v;
+	uint64_t v = 0;
 	char *endp;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {

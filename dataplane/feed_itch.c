@@ -268,6 +268,24 @@ static void filter_events(struct itch_feed *f, struct symbol_filter *sf, struct 
 
 /* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
  * duplicates already applied. Returns messages applied. */
+#define PACKET_MSGS_MAX 256 /* decoded per round; a packet with more blocks takes several */
+
+static void apply_one(struct itch_feed *f, const struct wb_itch_msg *m, uint64_t seq, uint64_t ts_recv, uint8_t line,
+		      struct wb_event_batch *out)
+{
+	struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv,
+				    .flags = line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0 };
+	uint32_t n0 = out->n;
+	wb_bookset_apply_itch(f->books, m, &meta, out);
+	struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);
+	if (sf)
+		filter_events(f, sf, out, n0);
+}
+
+/* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
+ * duplicates already applied. The packet is decoded first so that each message's order
+ * slot and level can be prefetched a few messages ahead of its apply. Returns messages
+ * applied. */
 static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uint64_t ts_recv,
 			     uint8_t line, struct wb_event_batch *out)
 {
@@ -275,39 +293,47 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 	struct wb_mold_iter it;
 	if (wb_mold_parse(p, len, &h, &it) < 0)
 		return 0;
+	struct wb_itch_msg msgs[PACKET_MSGS_MAX];
+	uint64_t seqs[PACKET_MSGS_MAX];
 	uint64_t seq = h.seq;
-	uint64_t applied = 0;
 	const uint8_t *msg;
 	uint16_t mlen;
-	int r;
-	while ((r = wb_mold_next(&it, &msg, &mlen)) > 0) {
-		if (seq < f->expected) {
+	int r = 0;
+	uint64_t applied = 0;
+	do {
+		uint32_t n = 0;
+		uint64_t seq0 = seq;
+		while (n < PACKET_MSGS_MAX && (r = wb_mold_next(&it, &msg, &mlen)) > 0) {
+			if (seq < f->expected) {
+				seq++;
+				seq0 = seq;
+				continue;
+			}
+			int d = wb_itch_decode(msg, mlen, &msgs[n]);
+			if (d == WB_ITCH_OK)
+				seqs[n++] = seq;
+			else if (d == WB_ITCH_ERR_SHORT)
+				INC(f->itch_short);
+			else if (d == WB_ITCH_ERR_UNKNOWN)
+				INC(f->itch_unknown);
+			else
+				INC(f->itch_empty);
 			seq++;
-			continue;
 		}
-		struct wb_itch_msg m;
-		int d = wb_itch_decode(msg, mlen, &m);
-		if (f->gap_open && seq == f->gap_first)
-			f->gap_fill_line = line;
-		if (d == WB_ITCH_OK) {
-			struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv,
-						    .flags = line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0 };
-			uint32_t n0 = out->n;
-			wb_bookset_apply_itch(f->books, &m, &meta, out);
-			struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);
-			if (sf)
-				filter_events(f, sf, out, n0);
-		} else if (d == WB_ITCH_ERR_SHORT) {
-			INC(f->itch_short);
-		} else if (d == WB_ITCH_ERR_UNKNOWN) {
-			INC(f->itch_unknown);
-		} else {
-			INC(f->itch_empty);
+		for (uint32_t i = 0; i < n; i++) {
+			if (i + 8 < n)
+				wb_bookset_prefetch_itch(f->books, &msgs[i + 8]);
+			if (i + 4 < n)
+				wb_bookset_prefetch_itch_deep(f->books, &msgs[i + 4]);
+			if (f->gap_open && seqs[i] == f->gap_first)
+				f->gap_fill_line = line;
+			apply_one(f, &msgs[i], seqs[i], ts_recv, line, out);
 		}
-		seq++;
-		f->expected = seq;
-		applied++;
-	}
+		/* Messages that did not decode still take their sequence: the stream moves past them. */
+		applied += seq - seq0;
+		if (seq > f->expected)
+			f->expected = seq;
+	} while (r > 0);
 	if (r < 0) {
 		/* The rest of the packet is unusable; its sequences stay open as a gap. */
 		INC(f->block_overruns);

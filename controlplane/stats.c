@@ -159,6 +159,25 @@ json_t *wb_stats_json(struct wb_dataplane *dp, struct wb_persister *const *persi
 					(json_int_t)s.write_latency_ns_max));
 	}
 	json_object_set_new(root, "persisters", pers);
+	/* Book to durable over every persister: counts add, each percentile is the worst
+	 * persister's (exact with one persister, the common case). */
+	uint64_t dc = 0, d50 = 0, d99 = 0, d999 = 0, dmax = 0;
+	for (unsigned i = 0; i < npersisters; i++) {
+		if (!persisters[i])
+			continue;
+		struct wb_persist_stats ps;
+		wb_persister_stats(persisters[i], &ps);
+		dc += ps.book_to_durable_count;
+#define WORST(a, b) ((a) = (b) > (a) ? (b) : (a))
+		WORST(d50, ps.book_to_durable_p50_ns);
+		WORST(d99, ps.book_to_durable_p99_ns);
+		WORST(d999, ps.book_to_durable_p999_ns);
+		WORST(dmax, ps.book_to_durable_max_ns);
+#undef WORST
+	}
+	json_object_set_new(root, "latency_book_to_durable",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)dc, "p50_ns", (json_int_t)d50,
+				      "p99_ns", (json_int_t)d99, "p999_ns", (json_int_t)d999, "max_ns", (json_int_t)dmax));
 	return root;
 }
 

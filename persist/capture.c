@@ -1,6 +1,7 @@
 /* The persister thread: rings -> blocks -> io_uring writes -> durable files. */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "histo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +108,9 @@ struct wb_persister {
 	uint64_t last_fsync_mono;
 	bool interval_fsync_inflight;
 	uint64_t interval_fsync_upto;
+	uint64_t written_oldest_mono;  /* oldest first event among blocks written since the last fsync */
+	uint64_t fsync_oldest_mono;    /* the same, for the fsync in flight */
+	struct wb_histo durable_hist;  /* first event taken off the ring to durable, ns */
 
 	uint64_t lat[LAT_SAMPLES];
 	uint32_t nlat;
@@ -315,6 +319,7 @@ static void wait_all(struct wb_persister *p)
 static void report_durable(struct wb_persister *p, struct ioslot *s)
 {
 	p->local[S_BLOCKS_DURABLE]++;
+	wb_histo_record(&p->durable_hist, mono_ns() - s->first_mono);
 	if (p->on_durable) {
 		struct wb_persist_durable d = {
 			.stream = s->h.stream, .kind = s->h.kind, .records = s->h.records,
@@ -386,6 +391,8 @@ static void slot_done(struct wb_persister *p, struct ioslot *s)
 	} else {
 		p->local[S_BLOCKS_WRITTEN]++;
 		p->local[S_BYTES_OUT] += s->h.padded_bytes;
+		if (!p->written_oldest_mono || s->first_mono < p->written_oldest_mono)
+			p->written_oldest_mono = s->first_mono;
 	}
 	s->state = SLOT_FREE;
 }
@@ -397,8 +404,12 @@ static void handle_cqe(struct wb_persister *p, struct io_uring_cqe *cqe)
 	if (op == 3) {
 		/* an interval fdatasync: everything written before it is durable */
 		p->interval_fsync_inflight = false;
-		if (cqe->res == 0)
+		if (cqe->res == 0) {
 			p->local[S_BLOCKS_DURABLE] = p->interval_fsync_upto;
+			/* the oldest block this fsync made durable bounds the latency of all of them */
+			if (p->fsync_oldest_mono)
+				wb_histo_record(&p->durable_hist, mono_ns() - p->fsync_oldest_mono);
+		}
 		return;
 	}
 	struct ioslot *s = &p->slots[idx];
@@ -640,6 +651,8 @@ static void timers(struct wb_persister *p, uint64_t now)
 			sqe->flags |= IOSQE_FIXED_FILE;
 			sqe->user_data = 3ull << OP_SHIFT;
 			p->interval_fsync_upto = p->local[S_BLOCKS_WRITTEN];
+			p->fsync_oldest_mono = p->written_oldest_mono;
+			p->written_oldest_mono = 0;
 			p->interval_fsync_inflight = true;
 			io_uring_submit(&p->ring);
 		}
@@ -946,6 +959,14 @@ void wb_persister_stats(const struct wb_persister *p, struct wb_persist_stats *o
 	out->write_errors = v[S_WRITE_ERRORS];
 	out->events_lost_disk = v[S_EVENTS_LOST];
 	out->durable_lag_ns = v[S_DURABLE_LAG];
+	struct wb_histo_snap hs;
+	memset(&hs, 0, sizeof(hs));
+	wb_histo_merge(&hs, &p->durable_hist);
+	out->book_to_durable_count = hs.total;
+	out->book_to_durable_p50_ns = wb_histo_quantile(&hs, 0.50);
+	out->book_to_durable_p99_ns = wb_histo_quantile(&hs, 0.99);
+	out->book_to_durable_p999_ns = wb_histo_quantile(&hs, 0.999);
+	out->book_to_durable_max_ns = hs.max;
 	out->write_latency_ns_p50 = v[S_LAT_P50];
 	out->write_latency_ns_p99 = v[S_LAT_P99];
 	out->write_latency_ns_max = v[S_LAT_MAX];

@@ -64,6 +64,12 @@ struct wb_persist_stats {
 	uint64_t recovered_bytes_cut;  /* by create's recovery */
 	uint64_t files_recovered;
 	uint64_t direct_io;            /* 1 while the current file uses O_DIRECT */
+	/* Book to durable: from the persister taking a block's first event off its ring
+	 * (microseconds after the worker updated the book) to the fdatasync that made the
+	 * block durable. Per block with durability block, per fdatasync (its oldest block)
+	 * with durability interval; empty with durability none. */
+	uint64_t book_to_durable_count, book_to_durable_p50_ns, book_to_durable_p99_ns, book_to_durable_p999_ns,
+		book_to_durable_max_ns;
 };
 void wb_persister_stats(const struct wb_persister *p, struct wb_persist_stats *out);
 

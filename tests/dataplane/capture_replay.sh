@@ -14,6 +14,8 @@ sed -i 's/raw_capture: false/raw_capture: true/' "$TMP/cfg.yaml"
 expect_eq "ring drops" "$(jget "$TMP/s.json" "j['workers'][0]['ring_drops_events_total']")" "0"
 expect_eq "events captured" "$(jget "$TMP/s.json" "j['persisters'][0]['events_in_total']")" \
 	"$(jget "$TMP/s.json" "j['workers'][0]['events_total']")"
+[ "$(jget "$TMP/s.json" "j['latency_book_to_durable']['count']")" -gt 0 ] || fail "no book-to-durable latency recorded"
+echo "ok: book to durable: $(jget "$TMP/s.json" "j['latency_book_to_durable']")"
 "$BIN/wbcap" verify "$TMP/capture" > "$TMP/verify.txt" || fail "wbcap verify: $(tail -3 "$TMP/verify.txt")"
 echo "ok: wbcap verify: $(tail -1 "$TMP/verify.txt")"
 

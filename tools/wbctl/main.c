@@ -167,6 +167,8 @@ static void print_stats(json_t *r)
 	printf("  %-42s %15lld\n", "unmatched_packets_total", I(r, "unmatched_packets_total"));
 	printf("LATENCY rx to book (per packet)\n");
 	print_counters("    ", json_object_get(r, "latency_rx_to_book"));
+	printf("LATENCY book to durable (per block or fdatasync)\n");
+	print_counters("    ", json_object_get(r, "latency_book_to_durable"));
 	printf("FEEDS\n");
 	json_array_foreach(json_object_get(r, "feeds"), i, x) {
 		printf("  %s (%s)\n", S(x, "name"), S(x, "protocol"));

@@ -639,8 +639,15 @@ static inline bool gap_expired(const struct itch_feed *f)
 
 static void new_session(struct itch_feed *f, const char session[WB_MOLD_SESSION_LEN])
 {
-	if (f->have_session)
+	if (f->have_session) {
+		/* A new session is a new day: yesterday's orders must not meet today's. */
 		INC(f->session_changes);
+		for (int l = wb_bookset_next_symbol(f->books, 0); l >= 0;
+		     l = l < 65535 ? wb_bookset_next_symbol(f->books, (uint32_t)l + 1) : -1)
+			wb_bookset_request_reset(f->books, (uint16_t)l);
+		wb_bookset_service(f->books);
+		wb_bookset_set_stale(f->books, false);
+	}
 	memcpy(f->session, session, WB_MOLD_SESSION_LEN);
 	f->have_session = true;
 	f->expected = 1;

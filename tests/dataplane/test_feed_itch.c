@@ -1,0 +1,183 @@
+/* The ITCH/MoldUDP64 plug-in without DPDK: sequencing across lines A and B, a gap the other
+ * line fills, duplicates never applied twice, a new session clearing the day's books, and
+ * another session's noise ignored. Packets are built with the project's encoder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "feed.h"
+#include "itch.h"
+#include "mold.h"
+#include "wire.h"
+
+extern const struct wb_feed_proto wb_feed_itch_mold;
+
+static struct wb_event evs[4096];
+static struct wb_event_batch batch = { evs, 0, 4096, 0 };
+
+/* One Mold packet carrying n messages from seq: add orders ref = seq, 100 shares at 10.00. */
+static uint32_t packet(uint8_t *buf, const char *session, uint64_t seq, uint16_t n)
+{
+	memcpy(buf, session, WB_MOLD_SESSION_LEN);
+	wb_put_be64(buf + 10, seq);
+	wb_put_be16(buf + 18, n);
+	uint32_t off = WB_MOLD_HDR_LEN;
+	for (uint16_t i = 0; i < n; i++) {
+		struct wb_itch_msg m = { .type = 'A', .locate = 1, .ts = 34200000000000ULL + seq + i };
+		m.u.add.ref = seq + i;
+		m.u.add.side = 'B';
+		m.u.add.shares = 100;
+		memcpy(m.u.add.stock, "TEST    ", 8);
+		m.u.add.price = 100000;
+		memset(m.u.add.mpid, ' ', 4);
+		size_t l = wb_itch_encode(&m, buf + off + 2);
+		wb_put_be16(buf + off, (uint16_t)l);
+		off += 2 + (uint32_t)l;
+	}
+	return off;
+}
+
+/* The stock directory names locate 1 so the book is findable. */
+static uint32_t directory(uint8_t *buf, const char *session, uint64_t seq)
+{
+	memcpy(buf, session, WB_MOLD_SESSION_LEN);
+	wb_put_be64(buf + 10, seq);
+	wb_put_be16(buf + 18, 1);
+	struct wb_itch_msg m = { .type = 'R', .locate = 1, .ts = 1 };
+	memcpy(m.u.dir.stock, "TEST    ", 8);
+	m.u.dir.round_lot_size = 100;
+	size_t l = wb_itch_encode(&m, buf + WB_MOLD_HDR_LEN + 2);
+	wb_put_be16(buf + WB_MOLD_HDR_LEN, (uint16_t)l);
+	return WB_MOLD_HDR_LEN + 2 + (uint32_t)l;
+}
+
+static uint64_t counter(void *st, const char *name, int line)
+{
+	struct wb_counter cs[128];
+	size_t n = wb_feed_itch_mold.counters(st, cs, 128);
+	for (size_t i = 0; i < n && i < 128; i++)
+		if (cs[i].line == line && !strcmp(cs[i].name, name))
+			return cs[i].value;
+	fail_msg("no counter %s", name);
+	return 0;
+}
+
+static void feed(void *st, const uint8_t *p, uint32_t len, uint8_t line)
+{
+	struct wb_rx_meta m = { .ts_recv = 1, .line = line, .flags = WB_RX_F_REPLAY };
+	wb_feed_itch_mold.on_datagram(st, p, len, &m, &batch);
+	batch.n = 0;
+}
+
+static uint64_t live_orders(void *st)
+{
+	struct wb_bookset *bs = wb_feed_itch_mold.books(st);
+	struct wb_bookset_stats s;
+	wb_bookset_stats(bs, &s);
+	return s.live_orders;
+}
+
+static void *create(void)
+{
+	struct wb_feed_conf fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.max_orders = 4096;
+	fc.max_levels = 1024;
+	fc.max_symbols = 16;
+	fc.snapshot_depth = 10;
+	fc.reorder_buffer = 64;
+	fc.gap_timeout_ms = 50;
+	void *st = NULL;
+	assert_int_equal(wb_feed_itch_mold.create(&fc, 0, -1, &st), 0);
+	return st;
+}
+
+static void test_arbitration_and_gap(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	feed(st, p, directory(p, "DAY0000001", 1), 1); /* B's copy: a duplicate */
+	feed(st, p, packet(p, "DAY0000001", 2, 5), 0);  /* 2..6 on A */
+	feed(st, p, packet(p, "DAY0000001", 7, 5), 0);  /* 7..11 on A; B lost it (below) */
+	feed(st, p, packet(p, "DAY0000001", 12, 5), 1); /* 12..16 reach B first: B wins them */
+	feed(st, p, packet(p, "DAY0000001", 2, 5), 1);  /* B's late copies: duplicates */
+	assert_int_equal(counter(st, "messages_total", -1), 16);
+	assert_int_equal(live_orders(st), 15);
+	/* A loses 17..21; B carries them after A's 22..26: held, then filled by B. */
+	feed(st, p, packet(p, "DAY0000001", 22, 5), 0);
+	assert_int_equal(counter(st, "messages_total", -1), 16);
+	assert_int_equal(counter(st, "reorder_held_packets_total", -1), 1);
+	feed(st, p, packet(p, "DAY0000001", 17, 5), 1);
+	assert_int_equal(counter(st, "messages_total", -1), 26);
+	assert_int_equal(counter(st, "next_sequence", -1), 27);
+	assert_int_equal(counter(st, "gaps_declared_total", -1), 0);
+	assert_int_equal(live_orders(st), 25);
+	assert_int_equal(counter(st, "line_duplicate_packets_total", 1), 2);
+	struct wb_gap_record g[4];
+	assert_int_equal(wb_feed_itch_mold.gaps(st, g, 4), 1);
+	assert_int_equal(g[0].first_seq, 17);
+	assert_int_equal(g[0].count, 5);
+	assert_int_equal(g[0].repair, WB_GAP_OTHER_LINE);
+	wb_feed_itch_mold.destroy(st);
+}
+
+static void test_new_session_clears_and_noise_ignored(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	feed(st, p, packet(p, "DAY0000001", 2, 10), 0);
+	assert_int_equal(live_orders(st), 10);
+	/* Another session's packet not at sequence 1 is noise: counted, nothing reset. */
+	feed(st, p, packet(p, "GARBAGE999", 500, 3), 0);
+	assert_int_equal(counter(st, "line_foreign_session_packets_total", 0), 1);
+	assert_int_equal(live_orders(st), 10);
+	assert_int_equal(counter(st, "session_changes_total", -1), 0);
+	/* The next day starts at 1: the old day's orders are gone, sequencing restarts. */
+	feed(st, p, directory(p, "DAY0000002", 1), 0);
+	assert_int_equal(counter(st, "session_changes_total", -1), 1);
+	assert_int_equal(live_orders(st), 0);
+	feed(st, p, packet(p, "DAY0000002", 2, 3), 0);
+	assert_int_equal(live_orders(st), 3);
+	assert_int_equal(counter(st, "next_sequence", -1), 5);
+	wb_feed_itch_mold.destroy(st);
+}
+
+static void test_declared_at_end_of_input(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	feed(st, p, packet(p, "DAY0000001", 5, 2), 0); /* 2..4 never come */
+	wb_feed_itch_mold.on_idle(st, UINT64_MAX, &batch);
+	int gap_events = 0;
+	for (uint32_t i = 0; i < batch.n; i++)
+		gap_events += evs[i].type == WB_EV_GAP && evs[i].seq == 2 && evs[i].aux == 3;
+	batch.n = 0;
+	assert_int_equal(gap_events, 1);
+	assert_int_equal(counter(st, "gap_messages_lost_total", -1), 3);
+	assert_int_equal(counter(st, "messages_total", -1), 3);
+	struct wb_top top;
+	wb_bookset_publish(wb_feed_itch_mold.books(st)); /* as the worker does after each turn */
+	assert_int_equal(wb_bookset_read_top(wb_feed_itch_mold.books(st), 1, 10, &top), 0);
+	assert_int_equal(top.health, WB_HEALTH_STALE);
+	wb_feed_itch_mold.destroy(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arbitration_and_gap),
+		cmocka_unit_test(test_new_session_clears_and_noise_ignored),
+		cmocka_unit_test(test_declared_at_end_of_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -39,6 +39,13 @@ done
 grep -qx 'wirebook_feed_messages_total{feed="nasdaq-itch"} 20000' "$TMP/wb.prom" || fail "metrics file stale or missing"
 echo "ok: metrics on the socket and in $TMP/wb.prom"
 
+# top: two refreshes of the live view, with the feed's message count and the worker.
+$W top --count 2 --interval 200 > "$TMP/top.txt" || fail "wbctl top"
+expect_eq "top refreshes" "$(grep -c '^wirebook top' "$TMP/top.txt")" 2
+grep -Eq '^nasdaq-itch +[0-9]+ +20000 ' "$TMP/top.txt" || fail "top lacks the feed's messages: $(cat "$TMP/top.txt")"
+grep -Eq '^w0 +1 ' "$TMP/top.txt" || fail "top lacks the worker"
+echo "ok: wbctl top"
+
 # config show, then a live reload that changes behaviour (log level debug logs reads).
 $W config show > "$TMP/c.json"
 expect_eq "config log_level" "$(jget "$TMP/c.json" "j['log_level']")" info

@@ -13,15 +13,12 @@
 #include <zstd.h>
 
 #include "block.h"
+#include "book.h"
 #include "capfile.h"
 
 #define MAX_LINE 512 /* longest formatted event line */
 #define FEEDS 256
 
-static const char *const type_names[WB_EV_TYPE_MAX] = {
-	"NONE", "ORDER_ADD", "ORDER_EXEC", "ORDER_CANCEL", "ORDER_DELETE", "ORDER_REPLACE", "LEVEL", "TRADE",
-	"TRADE_BREAK", "STATUS", "SYMBOL", "SYSTEM", "INTEGRITY", "GAP", "DROP", "QUOTE", "OTHER",
-};
 
 /* Symbol names per feed, indexed by locate; allocated when a feed's first name is learned. */
 typedef char symname[9];
@@ -72,6 +69,11 @@ static void learn(struct wb_replay *r, uint8_t feed, uint16_t locate, const char
 	d[n] = 0;
 }
 
+static void learn_cb(void *arg, uint8_t feed, uint16_t locate, const char symbol[8])
+{
+	learn(arg, feed, locate, symbol);
+}
+
 static const char *symbol_of(const struct wb_replay *r, uint8_t feed, uint16_t locate)
 {
 	return r->syms[feed] ? r->syms[feed][locate] : "";
@@ -103,23 +105,7 @@ int wb_replay_open(const struct wb_replay_opts *o, struct wb_replay **out, char 
 		goto out_names;
 	}
 	/* Directories of the closed files first, so a symbol defined in an earlier file is known. */
-	for (size_t i = 0; i < r->nnames; i++) {
-		char path[PATH_MAX + 256];
-		snprintf(path, sizeof(path), "%s/%s", r->dir, r->names[i]);
-		struct wb_capfile *f;
-		const char *why;
-		if (wb_capfile_open(path, false, &f, &why))
-			continue;
-		if (i == 0)
-			r->decimals = f->hdr.price_decimals;
-		struct wb_capmap m;
-		if (f->closed && wb_capfile_map(f, &m) == 0) {
-			for (size_t k = 0; k < m.ndir; k++)
-				learn(r, m.dir[k].feed, m.dir[k].locate, m.dir[k].symbol);
-			wb_capmap_free(&m);
-		}
-		wb_capfile_close(f);
-	}
+	wb_cap_read_directories(r->dir, r->names, r->nnames, learn_cb, r, &r->decimals);
 	*out = r;
 	return 0;
 out_names:
@@ -155,24 +141,12 @@ static bool block_wanted(const struct wb_replay *r, const struct wb_cap_block_he
 	return true;
 }
 
-static void fmt_price(int64_t price, unsigned decimals, char *buf, size_t n)
-{
-	uint64_t scale = 1;
-	for (unsigned i = 0; i < decimals; i++)
-		scale *= 10;
-	uint64_t a = price < 0 ? (uint64_t)0 - (uint64_t)price : (uint64_t)price;
-	if (decimals)
-		snprintf(buf, n, "%s%llu.%0*llu", price < 0 ? "-" : "", (unsigned long long)(a / scale), (int)decimals,
-			 (unsigned long long)(a % scale));
-	else
-		snprintf(buf, n, "%s%llu", price < 0 ? "-" : "", (unsigned long long)a);
-}
 
 static int format_event(const struct wb_replay *r, const struct wb_event *e, char *out, size_t n)
 {
 	char px[48], side[8];
-	fmt_price(e->price, r->decimals, px, sizeof(px));
-	const char *tn = e->type < WB_EV_TYPE_MAX ? type_names[e->type] : "UNKNOWN";
+	wb_price_format(px, sizeof(px), e->price, (uint8_t)r->decimals);
+	const char *tn = wb_cap_event_type_name(e->type);
 	const char *sym = symbol_of(r, e->feed, e->locate);
 	if (r->o.format == WB_REPLAY_CSV) {
 		if (isprint(e->side) && e->side != '"' && e->side != '\\' && e->side != ',')

@@ -45,7 +45,6 @@ struct dp_worker {
 	unsigned index;
 	unsigned lcore;
 	int numa_node;
-	bool active;
 	uint16_t burst;
 	uint32_t nrxq;
 	struct dp_rxq rxq[WB_MAX_REPLAY > WB_MAX_RXQ_PER_WORKER ? WB_MAX_REPLAY : WB_MAX_RXQ_PER_WORKER];
@@ -681,7 +680,6 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 		w->lcore = wc->lcore;
 		w->numa_node = node;
 		w->burst = wc->burst ? (wc->burst > MAX_BURST ? MAX_BURST : wc->burst) : 32;
-		w->active = true;
 		if (dp->replay) {
 			for (unsigned p = 0; p < dp->nports; p++)
 				w->rxq[w->nrxq++] = (struct dp_rxq){ .port_id = dp->ports[p].port_id, .replay = true };
@@ -821,8 +819,6 @@ int wb_dataplane_start(struct wb_dataplane *dp)
 {
 	for (unsigned i = 0; i < dp->nworkers; i++) {
 		struct dp_worker *w = dp->workers[i];
-		if (!w->active)
-			continue;
 		int ret = rte_eal_remote_launch(worker_main, w, w->lcore);
 		if (ret)
 			return ret;
@@ -896,7 +892,6 @@ void wb_dataplane_destroy(struct wb_dataplane *dp)
 unsigned wb_dataplane_nworkers(const struct wb_dataplane *dp) { return dp->nworkers; }
 unsigned wb_dataplane_nports(const struct wb_dataplane *dp) { return dp->nports; }
 unsigned wb_dataplane_nfeeds(const struct wb_dataplane *dp) { return dp->nfeeds; }
-bool wb_dataplane_worker_active(const struct wb_dataplane *dp, unsigned w) { return dp->workers[w]->active; }
 struct wb_evring *wb_dataplane_ring(struct wb_dataplane *dp, unsigned w) { return &dp->workers[w]->ring; }
 struct wb_rawring *wb_dataplane_rawring(struct wb_dataplane *dp, unsigned w)
 {

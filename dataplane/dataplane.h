@@ -70,7 +70,6 @@ void wb_dataplane_destroy(struct wb_dataplane *dp);
 unsigned wb_dataplane_nworkers(const struct wb_dataplane *dp);
 unsigned wb_dataplane_nports(const struct wb_dataplane *dp);
 unsigned wb_dataplane_nfeeds(const struct wb_dataplane *dp);
-bool wb_dataplane_worker_active(const struct wb_dataplane *dp, unsigned w);
 struct wb_evring *wb_dataplane_ring(struct wb_dataplane *dp, unsigned worker);
 /* The worker's raw-packet ring, or NULL when none of its feeds captures raw packets. */
 struct wb_rawring *wb_dataplane_rawring(struct wb_dataplane *dp, unsigned worker);

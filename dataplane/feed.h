@@ -63,6 +63,16 @@ struct wb_gap_record {
 #define WB_LINE_REREQUEST 2 /* unicast responses to our re-requests */
 #define WB_LINE_SOUP 3      /* messages replayed by a SoupBinTCP recovery session */
 
+/* Appends one counter for a plug-in's counters(): writes while there is room, counts always
+ * (so the caller learns how many exist). */
+static inline void wb_counter_put(struct wb_counter *out, size_t max, size_t *n, const char *name, const char *help,
+				  uint64_t value, int8_t line)
+{
+	if (*n < max)
+		out[*n] = (struct wb_counter){ .name = name, .help = help, .value = value, .line = line };
+	(*n)++;
+}
+
 struct wb_feed_proto {
 	const char *name;        /* config "protocol:" value */
 	const char *description;

@@ -876,12 +876,7 @@ static size_t itch_counters(void *st, struct wb_counter *out, size_t max)
 {
 	struct itch_feed *f = st;
 	size_t n = 0;
-#define C(nm, hp, v, l)                                                                   \
-	do {                                                                              \
-		if (n < max)                                                              \
-			out[n] = (struct wb_counter){ .name = nm, .help = hp, .value = v, .line = l }; \
-		n++;                                                                      \
-	} while (0)
+#define C(nm, hp, v, l) wb_counter_put(out, max, &n, nm, hp, v, l)
 	for (int l = 0; l < 2; l++) {
 		struct line_counters *lc = &f->line[l];
 		C("line_packets_won_total", "packets that carried a sequence first", GET(lc->packets_won), l);

@@ -321,12 +321,7 @@ static size_t soup_counters(void *st, struct wb_counter *out, size_t max)
 	struct wb_tcp_counters t;
 	wb_tcp_flow_counters(f->flow, &t);
 	size_t n = 0;
-#define C(nm, hp, v)                                                                           \
-	do {                                                                                   \
-		if (n < max)                                                                   \
-			out[n] = (struct wb_counter){ .name = nm, .help = hp, .value = v, .line = -1 }; \
-		n++;                                                                           \
-	} while (0)
+#define C(nm, hp, v) wb_counter_put(out, max, &n, nm, hp, v, -1)
 	C("server_segments_total", "TCP segments from the server endpoint (line A)", GET(f->segments));
 	C("client_segments_total", "TCP segments from the client to the server: ignored", GET(f->client_segments));
 	C("foreign_segments_total", "TCP segments of neither direction of the session", GET(f->foreign_segments));

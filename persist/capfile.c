@@ -633,3 +633,35 @@ int wb_cap_parse_time(const char *s, struct wb_cap_time *t)
 	t->ns = v;
 	return 0;
 }
+
+static const char *const cap_type_names[WB_EV_TYPE_MAX] = {
+	"NONE", "ORDER_ADD", "ORDER_EXEC", "ORDER_CANCEL", "ORDER_DELETE", "ORDER_REPLACE", "LEVEL", "TRADE",
+	"TRADE_BREAK", "STATUS", "SYMBOL", "SYSTEM", "INTEGRITY", "GAP", "DROP", "QUOTE", "OTHER",
+};
+
+const char *wb_cap_event_type_name(uint8_t type)
+{
+	return type < WB_EV_TYPE_MAX ? cap_type_names[type] : "UNKNOWN";
+}
+
+void wb_cap_read_directories(const char *dir, char *const *names, size_t n, wb_cap_symbol_fn cb, void *arg,
+			     unsigned *decimals)
+{
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX + 256];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		struct wb_capfile *f;
+		const char *why;
+		if (wb_capfile_open(path, false, &f, &why))
+			continue;
+		if (i == 0)
+			*decimals = f->hdr.price_decimals;
+		struct wb_capmap m;
+		if (f->closed && wb_capfile_map(f, &m) == 0) {
+			for (size_t k = 0; k < m.ndir; k++)
+				cb(arg, m.dir[k].feed, m.dir[k].locate, m.dir[k].symbol);
+			wb_capmap_free(&m);
+		}
+		wb_capfile_close(f);
+	}
+}

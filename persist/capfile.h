@@ -109,4 +109,14 @@ struct wb_cap_time {
 };
 int wb_cap_parse_time(const char *s, struct wb_cap_time *t);
 
+/* An event type as the capture readers print it ("ORDER_ADD"), "UNKNOWN" otherwise. */
+const char *wb_cap_event_type_name(uint8_t type);
+
+/* Reads the symbol directory of every closed file of names[0..n) in dir, calling cb for
+ * each (feed, locate, symbol) so that a reader knows the names before the first event;
+ * *decimals gets the first file's price precision. Files that do not open are skipped. */
+typedef void (*wb_cap_symbol_fn)(void *arg, uint8_t feed, uint16_t locate, const char symbol[8]);
+void wb_cap_read_directories(const char *dir, char *const *names, size_t n, wb_cap_symbol_fn cb, void *arg,
+			     unsigned *decimals);
+
 #endif

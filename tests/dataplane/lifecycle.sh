@@ -51,11 +51,17 @@ f = m.udp_frame(m.LINE_A, m.mold_heartbeat(1))
 rec = struct.pack('<IIII', 1763650800, 0, len(f), len(f)) + f
 with open('$TMP/big.pcap', 'wb') as fh:
     fh.write(struct.pack('<IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    fh.write(rec * 3000000)
+    fh.write(rec * 8000000)
 "
 "$BIN/wirebookd" -c "$TMP/cfg.yaml" --replay "$TMP/big.pcap" --no-capture -q --summary-json "$TMP/big.json" &
 DAEMON_PID=$!
-sleep 0.5
+# Signal once packets are flowing: 8M packets take far longer to replay than one request.
+for _ in $(seq 300); do
+	n=$("$BIN/wbctl" -s "$TMP/wb.sock" --json stats 2> /dev/null | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["workers"][0]["rx_packets_total"])' 2> /dev/null || echo 0)
+	[ "$n" -gt 0 ] && break
+	sleep 0.05
+done
 kill -TERM "$DAEMON_PID"
 timeout 20 tail --pid="$DAEMON_PID" -f /dev/null || fail "daemon did not exit within 20 s of SIGTERM"
 wait "$DAEMON_PID"; rc=$?
@@ -63,4 +69,5 @@ DAEMON_PID=
 expect_eq "exit status after SIGTERM during replay" "$rc" "0"
 [ ! -e "$TMP/wb.sock" ] || fail "socket left behind after SIGTERM"
 got=$(jget "$TMP/big.json" "j['workers'][0]['rx_packets_total']")
-echo "ok: stopped after $got of 3000000 packets"
+[ "$got" -gt 0 ] && [ "$got" -lt 8000000 ] || fail "SIGTERM did not land mid-replay: $got of 8000000 packets"
+echo "ok: stopped after $got of 8000000 packets"

@@ -13,17 +13,13 @@
 #include <zstd.h>
 
 #include "block.h"
+#include "book.h"
 #include "capfile.h"
 #include "rawring.h"
 
-static const char *const type_names[WB_EV_TYPE_MAX] = {
-	"NONE", "ORDER_ADD", "ORDER_EXEC", "ORDER_CANCEL", "ORDER_DELETE", "ORDER_REPLACE", "LEVEL", "TRADE",
-	"TRADE_BREAK", "STATUS", "SYMBOL", "SYSTEM", "INTEGRITY", "GAP", "DROP", "QUOTE", "OTHER",
-};
-
 static const char *type_name(uint8_t t)
 {
-	return t < WB_EV_TYPE_MAX ? type_names[t] : "UNKNOWN";
+	return wb_cap_event_type_name(t);
 }
 
 /* ---- times ---- */
@@ -58,15 +54,7 @@ static void fmt_epoch(uint64_t ns, char *buf, size_t n)
 
 static void fmt_price(int64_t price, unsigned decimals, char *buf, size_t n)
 {
-	uint64_t scale = 1;
-	for (unsigned i = 0; i < decimals; i++)
-		scale *= 10;
-	uint64_t a = price < 0 ? (uint64_t)0 - (uint64_t)price : (uint64_t)price;
-	if (decimals)
-		snprintf(buf, n, "%s%llu.%0*llu", price < 0 ? "-" : "", (unsigned long long)(a / scale), (int)decimals,
-			 (unsigned long long)(a % scale));
-	else
-		snprintf(buf, n, "%s%llu", price < 0 ? "-" : "", (unsigned long long)a);
+	wb_price_format(buf, n, price, (uint8_t)decimals);
 }
 
 /* Symbol bytes up to the first space or NUL; anything that is not printable ASCII (or
@@ -129,6 +117,11 @@ static void learn_symbol(struct walk *w, uint8_t feed, uint16_t locate, const ch
 	d->feed = feed;
 	d->locate = locate;
 	memcpy(d->sym, s, 9);
+}
+
+static void learn_symbol_cb(void *arg, uint8_t feed, uint16_t locate, const char symbol[8])
+{
+	learn_symbol(arg, feed, locate, symbol);
 }
 
 static const char *symbol_of(const struct walk *w, uint8_t feed, uint16_t locate)
@@ -194,23 +187,7 @@ static int walk_open(struct walk *w, const char *dir)
 	w->dctx = ZSTD_createDCtx();
 	w->progress = isatty(2);
 	/* the directories of every closed file first, so --symbol can use the indexes */
-	for (size_t i = 0; i < w->nnames; i++) {
-		char path[PATH_MAX + 256];
-		snprintf(path, sizeof(path), "%s/%s", dir, w->names[i]);
-		struct wb_capfile *f;
-		const char *why;
-		if (wb_capfile_open(path, false, &f, &why))
-			continue;
-		if (i == 0)
-			w->decimals = f->hdr.price_decimals;
-		struct wb_capmap m;
-		if (f->closed && wb_capfile_map(f, &m) == 0) {
-			for (size_t k = 0; k < m.ndir; k++)
-				learn_symbol(w, m.dir[k].feed, m.dir[k].locate, m.dir[k].symbol);
-			wb_capmap_free(&m);
-		}
-		wb_capfile_close(f);
-	}
+	wb_cap_read_directories(dir, w->names, w->nnames, learn_symbol_cb, w, &w->decimals);
 	return 0;
 }
 

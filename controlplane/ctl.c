@@ -729,7 +729,8 @@ int wb_ctl_poll(struct wb_ctl *c, int timeout_ms)
 			if (keep && cli->replay)
 				keep = pump_replay(c, cli);
 		}
-		if (keep && !cli->replay && cli->started_ms && now - cli->started_ms > WB_CTL_REQUEST_TIMEOUT_MS) {
+		/* A fresh clock: serve_client may have stamped started_ms after `now` was read. */
+		if (keep && !cli->replay && cli->started_ms && mono_ms() - cli->started_ms > WB_CTL_REQUEST_TIMEOUT_MS) {
 			c->timeouts++;
 			json_t *e = error_resp("request not completed within %s ms; closing", "5000");
 			send_json(cli->fd, e);

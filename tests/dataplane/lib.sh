@@ -7,6 +7,14 @@ BIN=${WB_BIN_DIR:-$SRC/build/bin}
 TMP=$(mktemp -d /tmp/wbtest.XXXXXX)
 PREFIX="wbt$$"
 cleanup() {
+	local rc=$?
+	# A failed run shows what the daemon said: what to read first when CI goes red.
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		for f in "$TMP"/*.err; do
+			[ -s "$f" ] && { echo "--- tail of $f"; tail -n 30 "$f"; }
+		done
+		[ -n "${DAEMON_PID:-}" ] && ! kill -0 "$DAEMON_PID" 2> /dev/null && echo "--- the daemon (pid $DAEMON_PID) is gone"
+	fi
 	[ -n "${DAEMON_PID:-}" ] && kill -9 "$DAEMON_PID" 2>/dev/null || true
 	rm -rf "$TMP" "/var/run/dpdk/$PREFIX" "/run/wirebook-$PREFIX.lock"
 }

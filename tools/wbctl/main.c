@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +82,16 @@ static int send_request(int fd, json_t *req)
 	char *s = json_dumps(req, JSON_COMPACT);
 	if (!s)
 		return -1;
+	/* One write per line, newline included: the daemon sees whole requests. */
 	size_t len = strlen(s);
-	int ok = write(fd, s, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
-	free(s);
+	char *line = realloc(s, len + 2);
+	if (!line) {
+		free(s);
+		return -1;
+	}
+	line[len] = '\n';
+	int ok = write(fd, line, len + 1) == (ssize_t)(len + 1);
+	free(line);
 	return ok ? 0 : -1;
 }
 
@@ -429,6 +437,8 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, 0, O_INTERVAL }, { "count", required_argument, 0, O_COUNT },
 		{ "help", no_argument, 0, 'h' },            { 0, 0, 0, 0 },
 	};
+	/* A daemon that closes first is reported ("no valid response"), not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	/* Options may come before or after the command ("wbctl book AAPL --depth 5 --json"). */
 	const char *pos[4] = { NULL, NULL, NULL, NULL };
 	int npos = 0, opt;

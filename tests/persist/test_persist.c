@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capfile.h"
@@ -467,6 +469,84 @@ static void test_corrupted_block(void **state)
 	rm_rf(dir);
 }
 
+/* Retention by age: closed files older than retention_hours go when a new file opens;
+ * younger ones, a file without its END record (a writer may still have it) and files
+ * that are not captures stay. */
+static void test_retention_by_age(void **state)
+{
+	(void)state;
+	char dir[64], path[PATH_MAX];
+	make_tmpdir(dir, sizeof(dir));
+	enum { N = 30000 };
+	struct wb_event *ev = calloc(N, sizeof(*ev));
+	uint64_t rng = 11;
+	for (uint32_t i = 0; i < N; i++) {
+		ev[i].seq = i + 1;
+		ev[i].type = WB_EV_TRADE;
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		ev[i].aux = rng;
+		ev[i].ts_recv = 1700000000000000000ull + i;
+	}
+	struct wb_evring ring;
+	assert_int_equal(wb_evring_init(&ring, 1024, NULL), 0);
+	/* a first session without retention: several closed files */
+	struct wb_capture_conf cap = { .zstd_level = 1, .block_bytes = 16 << 10, .rotate_bytes = 128 << 10 };
+	struct wb_persister *p = start_persister(dir, &cap, &ring, NULL);
+	push_all(&ring, ev, N);
+	assert_int_equal(wb_persister_stop(p), 0);
+	wb_persister_destroy(p);
+	char **old;
+	size_t nold;
+	assert_int_equal(wb_cap_list_dir(dir, &old, &nold), 0);
+	assert_true(nold >= 3);
+	/* all of them three hours old; one more old file cut before its END; a stranger */
+	struct timeval tv[2] = { { time(NULL) - 3 * 3600, 0 }, { time(NULL) - 3 * 3600, 0 } };
+	for (size_t i = 0; i < nold; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, old[i]);
+		assert_int_equal(utimes(path, tv), 0);
+	}
+	char torn[PATH_MAX], cmd[2 * PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", dir, old[0]);
+	snprintf(torn, sizeof(torn), "%s/19990101T000000-000000.wbcap", dir);
+	snprintf(cmd, sizeof(cmd), "head -c 8192 %s > %s", path, torn);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(utimes(torn, tv), 0);
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("operator notes\n", f);
+	fclose(f);
+	assert_int_equal(utimes(path, tv), 0);
+
+	/* the next session keeps one hour */
+	cap.retention_hours = 1;
+	cap.rotate_bytes = 1 << 20;
+	p = start_persister(dir, &cap, &ring, NULL);
+	push_all(&ring, ev, 1000);
+	assert_int_equal(wb_persister_stop(p), 0);
+	struct wb_persist_stats st;
+	wb_persister_stats(p, &st);
+	wb_persister_destroy(p);
+	assert_int_equal(st.files_removed_retention, nold);
+	for (size_t i = 0; i < nold; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, old[i]);
+		if (access(path, F_OK) == 0)
+			fail_msg("%s is 3 hours old and closed: retention should have removed it", old[i]);
+	}
+	assert_int_equal(access(torn, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	char **now;
+	size_t nnow;
+	assert_int_equal(wb_cap_list_dir(dir, &now, &nnow), 0);
+	assert_int_equal(nnow, 1 + st.files_written); /* the torn file and this session's */
+	wb_cap_names_free(now, nnow);
+	wb_cap_names_free(old, nold);
+	free(ev);
+	free(ring.slots);
+	rm_rf(dir);
+}
+
 static void test_retention_oldest_first(void **state)
 {
 	(void)state;
@@ -814,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_book_end_and_at),
 		cmocka_unit_test(test_corrupted_block),
 		cmocka_unit_test(test_retention_oldest_first),
+		cmocka_unit_test(test_retention_by_age),
 		cmocka_unit_test(test_torn_tail_recovery),
 		cmocka_unit_test(test_interval_durability_and_time_rotation),
 		cmocka_unit_test(test_ring_drop_marker),

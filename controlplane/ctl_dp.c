@@ -289,6 +289,27 @@ static int apply_live(void *arg, const struct wb_config *running, const struct w
 {
 	struct ctl_dp *d = arg;
 	char name[64];
+	const struct wb_capture_conf *ca = &running->capture, *cb = &next->capture;
+	if (ca->zstd_level != cb->zstd_level || ca->durability != cb->durability ||
+	    ca->durability_ms != cb->durability_ms || ca->retention_bytes != cb->retention_bytes ||
+	    ca->retention_hours != cb->retention_hours) {
+		for (unsigned i = 0; i < d->npersisters; i++) {
+			int r = wb_persister_set_live(d->persisters[i], cb);
+			if (r < 0) {
+				snprintf(err, errlen, "capture: %s; nothing changed", strerror(-r));
+				return r;
+			}
+		}
+		static const char *const names[] = { "capture.zstd_level", "capture.durability", "capture.durability_ms",
+						     "capture.retention_bytes", "capture.retention_hours" };
+		const bool changed[] = { ca->zstd_level != cb->zstd_level, ca->durability != cb->durability,
+					 ca->durability_ms != cb->durability_ms,
+					 ca->retention_bytes != cb->retention_bytes,
+					 ca->retention_hours != cb->retention_hours };
+		for (unsigned k = 0; k < 5; k++)
+			if (changed[k] && d->npersisters)
+				json_array_append_new(applied, json_string(names[k]));
+	}
 	for (unsigned f = 0; f < wb_dataplane_nfeeds(d->dp) && f < next->nfeeds; f++) {
 		if (running->feeds[f].integrity_policy == next->feeds[f].integrity_policy)
 			continue;

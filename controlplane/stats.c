@@ -157,6 +157,10 @@ json_t *wb_stats_json(struct wb_dataplane *dp, struct wb_persister *const *persi
 					(json_int_t)s.write_latency_ns_p50, "write_latency_p99_ns",
 					(json_int_t)s.write_latency_ns_p99, "write_latency_max_ns",
 					(json_int_t)s.write_latency_ns_max));
+		json_t *pj = json_array_get(pers, json_array_size(pers) - 1);
+		json_object_set_new(pj, "zstd_level", json_integer(s.zstd_level));
+		json_object_set_new(pj, "durability", json_string(s.durability == WB_DURABLE_BLOCK ? "block"
+								  : s.durability == WB_DURABLE_INTERVAL ? "interval" : "none"));
 	}
 	json_object_set_new(root, "persisters", pers);
 	/* Book to durable over every persister: counts add, each percentile is the worst

@@ -66,11 +66,25 @@ struct pub_stats {
 enum {
 	S_EVENTS_IN, S_RAW_IN, S_BYTES_IN, S_BYTES_OUT, S_BLOCKS_WRITTEN, S_BLOCKS_DURABLE, S_FILES_WRITTEN,
 	S_FILES_REMOVED, S_WRITE_ERRORS, S_EVENTS_LOST, S_DURABLE_LAG, S_LAT_P50, S_LAT_P99, S_LAT_MAX, S_RAW_LOST,
-	S_DROP_MARKERS, S_RECOVERED_CUT, S_FILES_RECOVERED, S_DIRECT_IO, S_COUNT
+	S_DROP_MARKERS, S_RECOVERED_CUT, S_FILES_RECOVERED, S_DIRECT_IO, S_ZSTD_LEVEL, S_DURABILITY, S_COUNT
+};
+
+_Static_assert(S_COUNT <= 32, "pub_stats holds every counter");
+
+/* Settings a reload may change while the thread runs: the control thread stores them and
+ * bumps gen; the persister copies them into cap between blocks. */
+struct live_conf {
+	_Atomic int zstd_level;
+	_Atomic int durability;
+	_Atomic uint32_t durability_ms, retention_hours;
+	_Atomic uint64_t retention_bytes;
+	_Atomic uint32_t gen;
 };
 
 struct wb_persister {
 	struct wb_capture_conf cap;
+	struct live_conf live;
+	uint32_t live_seen;
 	char name[WB_NAME_LEN];
 	unsigned core;
 	void (*on_durable)(void *arg, const struct wb_persist_durable *d);
@@ -672,11 +686,44 @@ static void timers(struct wb_persister *p, uint64_t now)
 	update_latency_stats(p);
 }
 
+int wb_persister_set_live(struct wb_persister *p, const struct wb_capture_conf *c)
+{
+	if (!p || !c)
+		return -EINVAL;
+	if (c->zstd_level < -131072 || c->zstd_level > 22)
+		return -ERANGE;
+	atomic_store_explicit(&p->live.zstd_level, c->zstd_level, memory_order_relaxed);
+	atomic_store_explicit(&p->live.durability, (int)c->durability, memory_order_relaxed);
+	atomic_store_explicit(&p->live.durability_ms, c->durability_ms, memory_order_relaxed);
+	atomic_store_explicit(&p->live.retention_hours, c->retention_hours, memory_order_relaxed);
+	atomic_store_explicit(&p->live.retention_bytes, c->retention_bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->live.gen, 1, memory_order_release);
+	return 0;
+}
+
+/* Takes a reload's settings: the next block seals at the new level; durability and
+ * retention apply from the next block, fsync and file. */
+static void take_live(struct wb_persister *p)
+{
+	uint32_t gen = atomic_load_explicit(&p->live.gen, memory_order_acquire);
+	if (gen == p->live_seen)
+		return;
+	p->live_seen = gen;
+	p->cap.zstd_level = atomic_load_explicit(&p->live.zstd_level, memory_order_relaxed);
+	p->cap.durability = (enum wb_durability)atomic_load_explicit(&p->live.durability, memory_order_relaxed);
+	p->cap.durability_ms = atomic_load_explicit(&p->live.durability_ms, memory_order_relaxed);
+	p->cap.retention_hours = atomic_load_explicit(&p->live.retention_hours, memory_order_relaxed);
+	p->cap.retention_bytes = atomic_load_explicit(&p->live.retention_bytes, memory_order_relaxed);
+	p->local[S_ZSTD_LEVEL] = (uint64_t)(int64_t)p->cap.zstd_level;
+	p->local[S_DURABILITY] = (uint64_t)p->cap.durability;
+}
+
 static void *persister_main(void *arg)
 {
 	struct wb_persister *p = arg;
 	uint64_t last_timer = 0;
 	for (;;) {
+		take_live(p);
 		bool stopping = atomic_load_explicit(&p->stop, memory_order_acquire);
 		uint64_t work = 0;
 		for (uint32_t i = 0; i < p->nstreams; i++)
@@ -760,6 +807,8 @@ int wb_persister_create(const struct wb_persister_opts *o, struct wb_persister *
 	if (!p)
 		return -ENOMEM;
 	p->cap = *o->cap;
+	p->local[S_ZSTD_LEVEL] = (uint64_t)(int64_t)p->cap.zstd_level;
+	p->local[S_DURABILITY] = (uint64_t)p->cap.durability;
 	if (!p->cap.queue_depth)
 		p->cap.queue_depth = 4;
 	if (!p->cap.rotate_bytes)
@@ -973,6 +1022,8 @@ void wb_persister_stats(const struct wb_persister *p, struct wb_persist_stats *o
 	out->compression_ratio = v[S_BYTES_OUT] ? (double)v[S_BYTES_IN] / (double)v[S_BYTES_OUT] : 0.0;
 	out->raw_packets_lost_disk = v[S_RAW_LOST];
 	out->drop_markers_written = v[S_DROP_MARKERS];
+	out->zstd_level = (int)(int64_t)v[S_ZSTD_LEVEL];
+	out->durability = (int)v[S_DURABILITY];
 	out->recovered_bytes_cut = v[S_RECOVERED_CUT];
 	out->files_recovered = v[S_FILES_RECOVERED];
 	out->direct_io = v[S_DIRECT_IO];

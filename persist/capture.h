@@ -53,6 +53,10 @@ int wb_persister_start(struct wb_persister *p);
  * -EIO when some block could not be written during the run (see the stats). */
 int wb_persister_stop(struct wb_persister *p);
 void wb_persister_destroy(struct wb_persister *p);
+/* A reload's live capture settings (zstd_level, durability, durability_ms,
+ * retention_bytes, retention_hours), from any thread; the persister takes them before its
+ * next block. -ERANGE for a zstd level zstd does not have. */
+int wb_persister_set_live(struct wb_persister *p, const struct wb_capture_conf *c);
 
 struct wb_persist_stats {
 	uint64_t events_in, raw_packets_in, bytes_in, bytes_out, blocks_written, blocks_durable, files_written,
@@ -64,6 +68,8 @@ struct wb_persist_stats {
 	uint64_t recovered_bytes_cut;  /* by create's recovery */
 	uint64_t files_recovered;
 	uint64_t direct_io;            /* 1 while the current file uses O_DIRECT */
+	int zstd_level;                /* in force (a reload may have changed it) */
+	int durability;                /* enum wb_durability in force */
 	/* Book to durable: from the persister taking a block's first event off its ring
 	 * (microseconds after the worker updated the book) to the fdatasync that made the
 	 * block durable. Per block with durability block, per fdatasync (its oldest block)

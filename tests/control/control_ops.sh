@@ -71,6 +71,14 @@ kill -HUP "$DAEMON_PID"
 for _ in $(seq 50); do grep -q "SIGHUP reload" "$TMP/d.err" && break; sleep 0.1; done
 grep "SIGHUP reload" "$TMP/d.err" | grep -q '"ok":true' || fail "SIGHUP reload: $(grep SIGHUP "$TMP/d.err")"
 expect_eq "zstd level after SIGHUP" "$($W --json config show | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["zstd_level"])')" 3
+grep "SIGHUP reload" "$TMP/d.err" | grep -q '"applied":\["capture.zstd_level"\]' || fail "SIGHUP reload did not apply the level: $(grep SIGHUP "$TMP/d.err")"
+# ... and the persister seals with it: its stats show the level in force.
+for _ in $(seq 50); do
+	$W --json stats > "$TMP/s2.json"
+	[ "$(jget "$TMP/s2.json" "j['persisters'][0]['zstd_level']")" = 3 ] && break
+	sleep 0.1
+done
+expect_eq "persister zstd level after SIGHUP" "$(jget "$TMP/s2.json" "j['persisters'][0]['zstd_level']")" 3
 
 # ACL: nobody is not in read_uids: denied; then allowed to read, still not to mutate.
 NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"

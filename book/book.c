@@ -312,17 +312,22 @@ static inline uint32_t hash_find(const struct wb_bookset *bs, uint64_t ref)
 	return NIL;
 }
 
-/* First empty slot from ref's home (ref known absent), where an add stores it. */
-static inline uint32_t hash_free_slot(struct wb_bookset *bs, uint64_t ref)
+/* One probe for an add: the slot already holding ref (*dup = 1), or the first empty slot
+ * from ref's home, where the add stores it (no tombstones: ref cannot sit past it). */
+static inline uint32_t hash_add_slot(struct wb_bookset *bs, uint64_t ref, int *dup, uint32_t *disp)
 {
 	uint32_t i = hash_home(bs, ref), d = 0;
 
 	while (bs->orders[i].level != NIL) {
+		if (bs->orders[i].ref == ref) {
+			*dup = 1;
+			return i;
+		}
 		i = slot_next(bs, i);
 		d++;
 	}
-	if (d > bs->max_disp)
-		bs->max_disp = d;
+	*dup = 0;
+	*disp = d;
 	return i;
 }
 
@@ -646,7 +651,10 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	bs->last_add_ref = ref;
 	if (bs->add_stride - 1 < 64)
 		__builtin_prefetch(&bs->orders[hash_home(bs, ref + bs->add_stride)], 1, 3);
-	if (hash_find(bs, ref) != NIL) {
+	int dup;
+	uint32_t disp;
+	oi = hash_add_slot(bs, ref, &dup, &disp);
+	if (dup) {
 		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
 		e->price = price;
 		e->shares = shares;
@@ -667,7 +675,9 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 		e->shares = shares;
 		return NIL;
 	}
-	oi = hash_free_slot(bs, ref);
+	/* level_get touched only levels and the arena: the slot is still free */
+	if (disp > bs->max_disp)
+		bs->max_disp = disp;
 	struct order *o = &bs->orders[oi];
 	struct level *lv = &bs->levels[li];
 

@@ -40,6 +40,8 @@ struct dp_feed {
 	bool raw_capture;
 };
 
+_Static_assert(WB_MAX_FEEDS <= 64, "publish_pending has a bit per feed");
+
 struct dp_worker {
 	struct wb_dataplane *dp;
 	unsigned index;
@@ -60,6 +62,7 @@ struct dp_worker {
 	_Atomic uint64_t multi_seg, foreign_feed, events;
 	_Atomic uint64_t line_packets[WB_MAX_FEEDS][4], line_bytes[WB_MAX_FEEDS][4]; /* A, B, R, S */
 	struct wb_histo latency; /* rx to book updated and events batched, ns */
+	uint64_t publish_pending; /* bit per feed whose books changed in this burst */
 	/* transmit and the kernel exception path */
 	int tx_port;             /* port the worker sends on (its first rx port), -1 = none */
 	uint16_t tx_queue;
@@ -176,9 +179,7 @@ static void handle_tcp(struct dp_worker *w, const struct wb_udp_view *v, uint64_
 				  .flags = v->tcp_flags, .payload = v->payload, .len = v->len, .ts_recv = ts_recv };
 	struct wb_rx_meta meta = { .tsc = tsc, .src_addr = v->src_addr, .src_port = v->src_port, .ts_recv = ts_recv };
 	f->proto->on_tcp_segment(f->state, &seg, &meta, &w->batch);
-	struct wb_bookset *bs = f->proto->books(f->state);
-	if (bs)
-		wb_bookset_publish(bs);
+	w->publish_pending |= 1ull << lk->feed;
 	flush_events(w);
 }
 
@@ -237,12 +238,24 @@ static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, 
 		.ts_recv = ts_recv,
 	};
 	f->proto->on_datagram(f->state, v.payload, v.len, &meta, &w->batch);
-	struct wb_bookset *bs = f->proto->books(f->state);
-	if (bs)
-		wb_bookset_publish(bs);
+	w->publish_pending |= 1ull << lk->feed;
 	flush_events(w);
 	wb_histo_record(&w->latency, tsc_to_ns(dp, rte_rdtsc() - tsc));
 	return false;
+}
+
+/* Readers' snapshots are refreshed once per rx burst, not per packet: a symbol that
+ * changes several times in a burst is copied out once (docs/book.md, "Publication"). */
+static void publish_pending(struct dp_worker *w)
+{
+	while (w->publish_pending) {
+		unsigned i = (unsigned)__builtin_ctzll(w->publish_pending);
+		w->publish_pending &= w->publish_pending - 1;
+		struct dp_feed *f = &w->dp->feeds[i];
+		struct wb_bookset *bs = f->proto->books(f->state);
+		if (bs)
+			wb_bookset_publish(bs);
+	}
 }
 
 /* Frames the kernel sent on the tap go out on the wire port. */
@@ -356,6 +369,7 @@ static int worker_main(void *arg)
 				else
 					pkts[nfree++] = pkts[k];
 			}
+			publish_pending(w);
 			rte_pktmbuf_free_bulk(pkts, nfree);
 			if (nhost) {
 				uint16_t sent = rte_eth_tx_burst(w->dp->taps[w->host_port].port_id, 0, host, nhost);

@@ -78,8 +78,12 @@ struct book {
 	uint8_t top_dirty; /* bit per side: a level within the published depth changed; NAME_DIRTY */
 	char trading_state;
 	_Atomic uint8_t health;
+	/* Live-read seqlock of an order book: odd while the writer changes it (the reader
+	 * copies the top straight from the levels). Price-level books publish snapshots. */
+	_Atomic uint32_t wseq;
 	/* cold: integrity, operator requests, directory */
 	char stock[8];
+	_Atomic uint8_t price_level; /* fed by set_level: readers see it at batch ends only */
 	_Atomic uint32_t request; /* REQ_* posted by the control plane */
 	_Atomic uint64_t held, integrity_total;
 	_Atomic uint64_t integrity[WB_INT_REASON_MAX];
@@ -565,6 +569,26 @@ static void book_touch(struct wb_bookset *bs, struct book *b, uint16_t locate)
 	}
 }
 
+static inline void book_wbegin(struct book *b)
+{
+	atomic_store_explicit(&b->wseq, atomic_load_explicit(&b->wseq, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void book_wend(struct book *b)
+{
+	atomic_store_explicit(&b->wseq, atomic_load_explicit(&b->wseq, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
+/* Order books are read live: only a price-level book needs its snapshot rewritten. */
+static inline void book_touch_pl(struct wb_bookset *bs, struct book *b, uint16_t locate)
+{
+	if (atomic_load_explicit(&b->price_level, memory_order_relaxed))
+		book_touch(bs, b, locate);
+}
+
 static void health_update(struct wb_bookset *bs, struct book *b, uint16_t locate)
 {
 	uint8_t h = b->frozen ? WB_HEALTH_FROZEN : bs->stale ? WB_HEALTH_STALE
@@ -885,11 +909,23 @@ static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, co
 	book_touch(bs, b, locate);
 }
 
+/* An order whose locate is not the message's (a feed error, counted nowhere else): its
+ * book changes too, so readers of it must retry. */
+static struct book *other_begin(struct wb_bookset *bs, struct book *b, uint32_t oi)
+{
+	struct book *ob = &bs->books[bs->orders[oi].locate];
+
+	if (ob == b)
+		return NULL;
+	book_wbegin(ob);
+	return ob;
+}
+
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
 			  struct wb_event_batch *out)
 {
 	struct apply c = { .bs = bs, .out = out, .ts = m ? m->ts : 0 };
-	struct book *b = NULL;
+	struct book *b = NULL, *ob = NULL; /* ob: another book an order message reached */
 	struct wb_event *e;
 	uint64_t overflow0;
 	uint32_t n0, oi;
@@ -922,6 +958,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		goto out_mark_end;
 	}
 
+	book_wbegin(b);
 	switch (m->type) {
 	case 'A':
 	case 'F':
@@ -930,13 +967,16 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		break;
 	case 'E':
 		oi = order_find(&c, b, loc, m->u.exec.ref);
-		if (oi != NIL)
-			order_reduce(&c, oi, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
+		if (oi == NIL)
+			break;
+		ob = other_begin(bs, b, oi);
+		order_reduce(&c, oi, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
 		break;
 	case 'C': {
 		oi = order_find(&c, b, loc, m->u.exec_px.ref);
 		if (oi == NIL)
 			break;
+		ob = other_begin(bs, b, oi);
 		struct wb_event *x = order_reduce(&c, oi, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
 						  m->u.exec_px.match);
 		uint8_t side = x->side;
@@ -953,18 +993,23 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	}
 	case 'X':
 		oi = order_find(&c, b, loc, m->u.cancel.ref);
-		if (oi != NIL)
-			order_reduce(&c, oi, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
+		if (oi == NIL)
+			break;
+		ob = other_begin(bs, b, oi);
+		order_reduce(&c, oi, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
 		break;
 	case 'D':
 		oi = order_find(&c, b, loc, m->u.del.ref);
-		if (oi != NIL)
-			order_delete(&c, oi, 0);
+		if (oi == NIL)
+			break;
+		ob = other_begin(bs, b, oi);
+		order_delete(&c, oi, 0);
 		break;
 	case 'U': {
 		oi = order_find(&c, b, loc, m->u.replace.old_ref);
 		if (oi == NIL)
 			break;
+		ob = other_begin(bs, b, oi);
 		char side_ch = (char)side_char(bs->orders[oi].side);
 		uint16_t oloc = bs->orders[oi].locate;
 
@@ -1003,7 +1048,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		break;
 	case 'H':
 		b->trading_state = m->u.action.state;
-		book_touch(bs, b, loc);
+		book_touch_pl(bs, b, loc);
 		e = emit(&c, WB_EV_STATUS, loc);
 		e->side = (uint8_t)m->u.action.state;
 		e->aux = raw8(m->u.action.reason, 4);
@@ -1011,7 +1056,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	case 'h':
 		/* operational halt: 'h' while halted, 'T' when the market resumes it */
 		b->trading_state = m->u.op_halt.action == 'H' ? 'h' : 'T';
-		book_touch(bs, b, loc);
+		book_touch_pl(bs, b, loc);
 		e = emit(&c, WB_EV_STATUS, loc);
 		e->side = (uint8_t)b->trading_state;
 		e->aux = (uint8_t)m->u.op_halt.market_code | (uint64_t)(uint8_t)m->u.op_halt.action << 8;
@@ -1028,8 +1073,11 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	if (order_msg(m->type)) {
 		b->last_seq = c.seq;
 		b->last_ts = c.ts;
-		book_touch(bs, b, loc);
+		book_touch_pl(bs, b, loc);
 	}
+	if (ob)
+		book_wend(ob);
+	book_wend(b);
 
 out_mark_end:
 	if (out->n > n0)
@@ -1132,6 +1180,8 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 		goto out_mark_end;
 	}
 	b = book_of(bs, locate);
+	if (!atomic_load_explicit(&b->price_level, memory_order_relaxed))
+		atomic_store_explicit(&b->price_level, 1, memory_order_release);
 	CNT_ADD(b->msgs, 1);
 	if (b->frozen | bs->stale)
 		c.flags |= WB_EVF_STALE;
@@ -1203,7 +1253,11 @@ int wb_bookset_define_symbol(struct wb_bookset *bs, uint16_t locate, const char 
 		return -EINVAL;
 	if (locate >= bs->opts.max_symbols)
 		return -ERANGE;
-	set_stock(bs, book_of(bs, locate), locate, stock);
+	struct book *b = book_of(bs, locate);
+
+	book_wbegin(b);
+	set_stock(bs, b, locate, stock);
+	book_wend(b);
 	return 0;
 }
 
@@ -1211,7 +1265,9 @@ void wb_bookset_set_trading_state(struct wb_bookset *bs, uint16_t locate, char s
 {
 	if (!bs || locate >= bs->opts.max_symbols)
 		return;
+	book_wbegin(&bs->books[locate]);
 	bs->books[locate].trading_state = state;
+	book_wend(&bs->books[locate]);
 	book_touch(bs, &bs->books[locate], locate);
 }
 
@@ -1334,6 +1390,7 @@ void wb_bookset_set_stale(struct wb_bookset *bs, bool stale)
 
 static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 {
+	book_wbegin(b);
 	for (int s = 0; s < 2; s++) {
 		struct side *sd = &b->side[s];
 
@@ -1365,6 +1422,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 	b->frozen = 0;
 	b->flagged = 0;
 	b->batch_open = 0;
+	book_wend(b);
 	health_update(bs, b, locate);
 	book_touch(bs, b, locate);
 }
@@ -1450,6 +1508,70 @@ static inline void cpu_relax(void)
 #endif
 }
 
+#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* Up to depth levels of one side, best first, straight from the writer's arrays. The
+ * values may be torn (the caller's seqlock check decides); the indices are bounded so a
+ * torn one never reads outside the pools. False when an index is impossible. */
+static bool side_read_live(const struct wb_bookset *bs, const struct side *sd, uint32_t depth, struct wb_level *dst,
+			   uint32_t *n_out)
+{
+	uint32_t off = RD(sd->off), n = RD(sd->n);
+
+	if (off > bs->arena_cap || n > bs->arena_cap - off)
+		return false;
+	uint32_t k = n < depth ? n : depth;
+
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t li = RD(bs->arena[off + n - 1 - i].level);
+
+		if (li == NIL || li > bs->opts.max_levels)
+			return false;
+		const struct level *lv = &bs->levels[li];
+
+		dst[i].price = RD(lv->price);
+		dst[i].shares = RD(lv->shares);
+		dst[i].orders = RD(lv->orders);
+	}
+	*n_out = k;
+	return true;
+}
+
+/* An order book read live under its seqlock: no copy on the writer's side at all. */
+static int read_top_live(const struct wb_bookset *bs, uint16_t locate, uint32_t depth, struct wb_top *out)
+{
+	struct book *b = &((struct wb_bookset *)bs)->books[locate];
+
+	for (int tries = 0; tries < READ_RETRIES; tries++) {
+		uint32_t s1 = atomic_load_explicit(&b->wseq, memory_order_acquire);
+		uint64_t stock;
+
+		if (s1 & 1) {
+			cpu_relax();
+			continue;
+		}
+		out->locate = locate;
+		stock = RD(*(const uint64_t *)b->stock);
+		out->trading_state = RD(b->trading_state);
+		out->health = atomic_load_explicit(&b->health, memory_order_relaxed);
+		out->ts_exch = RD(b->last_ts);
+		out->seq = RD(b->last_seq);
+		bool ok = side_read_live(bs, &b->side[SIDE_BID], depth, out->bids, &out->nbids) &&
+			  side_read_live(bs, &b->side[SIDE_ASK], depth, out->asks, &out->nasks);
+
+		atomic_thread_fence(memory_order_acquire);
+		if (ok && atomic_load_explicit(&b->wseq, memory_order_relaxed) == s1) {
+			char raw[8];
+
+			memcpy(raw, &stock, 8);
+			stock_copy(out->stock, raw);
+			return 0;
+		}
+		cpu_relax();
+	}
+	return -EAGAIN;
+}
+
 int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t depth, struct wb_top *out)
 {
 	const struct snap *sn;
@@ -1462,6 +1584,8 @@ int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t d
 	sdepth = bs->opts.snapshot_depth;
 	if (depth > sdepth)
 		depth = sdepth;
+	if (!atomic_load_explicit(&bs->books[locate].price_level, memory_order_acquire))
+		return read_top_live(bs, locate, depth, out);
 	sn = snap_of(bs, locate);
 	for (int tries = 0; tries < READ_RETRIES; tries++) {
 		uint32_t s1 = atomic_load_explicit(&((struct snap *)sn)->seq, memory_order_acquire);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "capture.h"
 #include "ctl.h"
@@ -210,6 +211,11 @@ json_t *wb_book_json(struct wb_dataplane *dp, const char *symbol, uint32_t depth
 			continue;
 		static __thread struct wb_top top;
 		int r = wb_bookset_read_top(bs, (uint16_t)loc, depth, &top);
+		/* a symbol the worker is changing back to back: give it up to ~2 ms */
+		for (int tries = 0; r == -EAGAIN && tries < 40; tries++) {
+			nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+			r = wb_bookset_read_top(bs, (uint16_t)loc, depth, &top);
+		}
 		if (r < 0) {
 			snprintf(err, errlen, "%s: snapshot busy, try again", symbol);
 			return NULL;

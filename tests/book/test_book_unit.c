@@ -152,9 +152,11 @@ static void test_book_add_builds_levels(void **state)
 	assert_int_equal(e->aux, 0);
 	assert_batch_end(f);
 
-	/* readers see nothing before publish */
+	/* an order book is read live: the order is visible before any publish */
 	assert_int_equal(wb_bookset_read_top(f->bs, LOC, 8, &t), 0);
-	assert_int_equal(t.nbids, 0);
+	assert_int_equal(t.nbids, 1);
+	assert_level(&t.bids[0], 1000000, 100, 1);
+	assert_int_equal(t.seq, f->seq);
 
 	apply_ok(f, msg_add(LOC, 2, 'B', 200, 1010000));
 	apply_ok(f, msg_add(LOC, 3, 'B', 50, 1010000));

@@ -677,6 +677,58 @@ static void test_rawring(void **state)
 	wb_rawring_free(&r);
 }
 
+/* Packets the raw ring dropped are not silent: the next stored packet carries the count,
+ * and wbcap verify names it and says NOT WHOLE. */
+static void test_raw_drops_verified(void **state)
+{
+	(void)state;
+	char dir[64];
+	make_tmpdir(dir, sizeof(dir));
+	struct wb_rawring raw;
+	assert_int_equal(wb_rawring_init(&raw, 4096), 0);
+	uint8_t pay[200];
+	memset(pay, 0xab, sizeof(pay));
+	/* no consumer yet: the ring fills, the rest are dropped */
+	uint32_t stored = 0;
+	for (int i = 0; i < 100; i++)
+		stored += wb_rawring_push(&raw, 0, 0, 1700000000000000000ull + (uint64_t)i, pay, sizeof(pay));
+	uint64_t dropped = raw.drop_packets;
+	assert_true(stored > 0 && dropped > 0);
+	assert_int_equal(stored + dropped, 100);
+	struct wb_capture_conf cap = { .zstd_level = 1 };
+	struct wb_persister *p = start_persister(dir, &cap, NULL, &raw);
+	struct wb_persist_stats st;
+	for (int i = 0; i < 2000; i++) {
+		wb_persister_stats(p, &st);
+		if (st.raw_packets_in == stored)
+			break;
+		usleep(1000);
+	}
+	/* room again: this packet carries the count of the ones before it */
+	while (!wb_rawring_push(&raw, 0, 0, 1700000000000000999ull, pay, sizeof(pay)))
+		usleep(50);
+	assert_int_equal(wb_persister_stop(p), 0);
+	wb_persister_destroy(p);
+	char args[256], line[1024], want[160];
+	snprintf(args, sizeof(args), "verify %s", dir);
+	FILE *o = run_wbcap(args);
+	bool named = false, summary = false;
+	snprintf(want, sizeof(want), "raw ring dropped %llu packets before the one received at 1700000000000000999 ns",
+		 (unsigned long long)dropped);
+	char sum[96];
+	snprintf(sum, sizeof(sum), "; %u raw packets, %llu dropped by the raw ring", stored + 1,
+		 (unsigned long long)dropped);
+	while (fgets(line, sizeof(line), o)) {
+		named |= strstr(line, "MISSING") && strstr(line, want);
+		summary |= !strncmp(line, "NOT WHOLE", 9) && strstr(line, sum);
+	}
+	assert_int_equal(WEXITSTATUS(pclose(o)), 1);
+	assert_true(named);
+	assert_true(summary);
+	wb_rawring_free(&raw);
+	rm_rf(dir);
+}
+
 static void test_raw_pcapng_tshark(void **state)
 {
 	(void)state;
@@ -890,6 +942,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rawring),
+		cmocka_unit_test(test_raw_drops_verified),
 		cmocka_unit_test(test_roundtrip_jsonl),
 		cmocka_unit_test(test_book_end_and_at),
 		cmocka_unit_test(test_corrupted_block),

@@ -349,6 +349,7 @@ static int cmd_verify(const char *dir, bool verbose)
 	struct cont *c = NULL;
 	size_t nc = 0;
 	uint64_t bad = 0, missing = 0, jumps = 0, blocks = 0, events = 0, unclosed = 0, gaps = 0;
+	uint64_t raw_packets = 0, raw_missing = 0;
 	for (size_t i = 0; i < w.nnames; i++) {
 		char path[PATH_MAX + 256];
 		snprintf(path, sizeof(path), "%s/%s", dir, w.names[i]);
@@ -440,6 +441,21 @@ static int cmd_verify(const char *dir, bool verbose)
 				}
 			} else if (h->kind == WB_BLK_RAW) {
 				blocks++;
+				/* raw packets carry the count the ring dropped just before each one */
+				size_t ro = 0;
+				for (uint32_t k = 0; k < h->records && ro + sizeof(struct wb_rawrec) <= h->raw_bytes; k++) {
+					const struct wb_rawrec *r = (const void *)(w.blk.raw + ro);
+					if (ro + wb_rawrec_bytes(r->len) > h->raw_bytes)
+						break;
+					raw_packets++;
+					if (r->dropped_before) {
+						printf("MISSING %s: block %u: raw ring dropped %u packets before the one received at %llu ns (feed %u line %u)\n",
+						       path, bi - 1, r->dropped_before, (unsigned long long)r->ts_recv, r->feed,
+						       r->line);
+						raw_missing += r->dropped_before;
+					}
+					ro += wb_rawrec_bytes(r->len);
+				}
 			}
 			if (verbose && (h->kind == WB_BLK_EVENTS || h->kind == WB_BLK_RAW))
 				printf("ok %s block %u offset %llu stream %u kind %s records %u seq %llu-%llu\n", path, bi - 1,
@@ -449,11 +465,15 @@ static int cmd_verify(const char *dir, bool verbose)
 		}
 		wb_capfile_close(f);
 	}
-	bool whole = !bad && !missing && !jumps;
-	printf("%s: %zu files, %llu blocks, %llu events; %llu damaged, %llu events in drop markers, %llu unexplained jumps, %llu feed gaps, %llu unclosed files\n",
+	bool whole = !bad && !missing && !jumps && !raw_missing;
+	printf("%s: %zu files, %llu blocks, %llu events; %llu damaged, %llu events in drop markers, %llu unexplained jumps, %llu feed gaps, %llu unclosed files",
 	       whole ? "WHOLE" : "NOT WHOLE", w.nnames, (unsigned long long)blocks, (unsigned long long)events,
 	       (unsigned long long)bad, (unsigned long long)missing, (unsigned long long)jumps,
 	       (unsigned long long)gaps, (unsigned long long)unclosed);
+	if (raw_packets || raw_missing)
+		printf("; %llu raw packets, %llu dropped by the raw ring", (unsigned long long)raw_packets,
+		       (unsigned long long)raw_missing);
+	printf("\n");
 	free(c);
 	walk_close(&w);
 	return whole ? 0 : 1;

@@ -26,6 +26,7 @@
 
 struct shared {
 	struct wb_bookset *bs;
+	int (*check)(const struct wb_top *t, uint64_t *last); /* 0 ok, -1 torn, -2 backwards */
 	atomic_int stop, started;
 	uint64_t reads, busy, empty, torn, backwards;
 };
@@ -70,7 +71,7 @@ static void *reader(void *arg)
 			continue;
 		}
 		sh->reads++;
-		rc = check_top(&t, &last_g);
+		rc = sh->check(&t, &last_g);
 		if (rc == -1)
 			sh->torn++;
 		else if (rc == -2)
@@ -93,6 +94,7 @@ static void test_book_seqlock_no_torn_reads(void **state)
 	uint64_t rng = 88172645463325252ull;
 
 	(void)state;
+	sh.check = check_top;
 	assert_int_equal(wb_bookset_create(&o, &sh.bs), 0);
 	assert_int_equal(wb_bookset_define_symbol(sh.bs, LOC, "SYNTH   "), 0);
 	for (unsigned i = 0; i < 2 * DEPTH; i++)
@@ -167,34 +169,6 @@ static int check_live(const struct wb_top *t, uint64_t *last_seq)
 	return 0;
 }
 
-static void *live_reader(void *arg)
-{
-	struct shared *sh = arg;
-	uint64_t last_seq = 0;
-	struct wb_top t;
-
-	atomic_store_explicit(&sh->started, 1, memory_order_release);
-	while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
-		int rc = wb_bookset_read_top(sh->bs, LOC, DEPTH, &t);
-
-		if (rc == -EAGAIN) {
-			sh->busy++;
-			continue;
-		}
-		if (rc != 0 || t.seq == 0) {
-			sh->empty++;
-			continue;
-		}
-		sh->reads++;
-		rc = check_live(&t, &last_seq);
-		if (rc == -1)
-			sh->torn++;
-		else if (rc == -2)
-			sh->backwards++;
-	}
-	return NULL;
-}
-
 static void test_book_live_reads_never_torn(void **state)
 {
 	struct wb_book_opts o = {
@@ -228,7 +202,8 @@ static void test_book_live_reads_never_torn(void **state)
 		assert_int_equal(wb_bookset_apply_itch(sh.bs, &m, &meta, &batch), 0);
 		order[lv] = lv;
 	}
-	assert_int_equal(pthread_create(&th, NULL, live_reader, &sh), 0);
+	sh.check = check_live;
+	assert_int_equal(pthread_create(&th, NULL, reader, &sh), 0);
 	while (!atomic_load_explicit(&sh.started, memory_order_acquire))
 		sched_yield();
 	for (uint64_t g = 2, n = 0; n < UPDATES; g++) {

@@ -469,6 +469,21 @@ static void test_corrupted_block(void **state)
 	rm_rf(dir);
 }
 
+/* N incompressible trades with sequence 1..N: files fill at a known pace. */
+static struct wb_event *make_trades(uint32_t n, uint64_t rng)
+{
+	struct wb_event *ev = calloc(n, sizeof(*ev));
+	assert_non_null(ev);
+	for (uint32_t i = 0; i < n; i++) {
+		ev[i].seq = i + 1;
+		ev[i].type = WB_EV_TRADE;
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		ev[i].aux = rng;
+		ev[i].ts_recv = 1700000000000000000ull + i;
+	}
+	return ev;
+}
+
 /* Retention by age: closed files older than retention_hours go when a new file opens;
  * younger ones, a file without its END record (a writer may still have it) and files
  * that are not captures stay. */
@@ -478,15 +493,7 @@ static void test_retention_by_age(void **state)
 	char dir[64], path[PATH_MAX];
 	make_tmpdir(dir, sizeof(dir));
 	enum { N = 30000 };
-	struct wb_event *ev = calloc(N, sizeof(*ev));
-	uint64_t rng = 11;
-	for (uint32_t i = 0; i < N; i++) {
-		ev[i].seq = i + 1;
-		ev[i].type = WB_EV_TRADE;
-		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		ev[i].aux = rng;
-		ev[i].ts_recv = 1700000000000000000ull + i;
-	}
+	struct wb_event *ev = make_trades(N, 11);
 	struct wb_evring ring;
 	assert_int_equal(wb_evring_init(&ring, 1024, NULL), 0);
 	/* a first session without retention: several closed files */
@@ -553,15 +560,7 @@ static void test_retention_oldest_first(void **state)
 	char dir[64];
 	make_tmpdir(dir, sizeof(dir));
 	enum { N = 60000 };
-	struct wb_event *ev = calloc(N, sizeof(*ev));
-	uint64_t rng = 7;
-	for (uint32_t i = 0; i < N; i++) {
-		ev[i].seq = i + 1;
-		ev[i].type = WB_EV_TRADE;
-		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		ev[i].aux = rng; /* incompressible: files fill at a known pace */
-		ev[i].ts_recv = 1700000000000000000ull + i;
-	}
+	struct wb_event *ev = make_trades(N, 7);
 	struct wb_evring ring;
 	assert_int_equal(wb_evring_init(&ring, 1024, NULL), 0);
 	struct wb_capture_conf cap = { .zstd_level = 1, .block_bytes = 16 << 10, .rotate_bytes = 128 << 10,

@@ -1180,8 +1180,11 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 		goto out_mark_end;
 	}
 	b = book_of(bs, locate);
+	/* flag first, then the bracket: a live reader that sees the bracket sees the flag and
+	 * moves to the snapshot, which shows batch ends only */
 	if (!atomic_load_explicit(&b->price_level, memory_order_relaxed))
 		atomic_store_explicit(&b->price_level, 1, memory_order_release);
+	book_wbegin(b);
 	CNT_ADD(b->msgs, 1);
 	if (b->frozen | bs->stale)
 		c.flags |= WB_EVF_STALE;
@@ -1239,6 +1242,7 @@ out_batch:
 			e->aux = (uint64_t)ask->price;
 		}
 	}
+	book_wend(b);
 out_mark_end:
 	if (batch_end && out->n > n0)
 		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
@@ -1550,6 +1554,8 @@ static int read_top_live(const struct wb_bookset *bs, uint16_t locate, uint32_t 
 			cpu_relax();
 			continue;
 		}
+		if (atomic_load_explicit(&b->price_level, memory_order_relaxed))
+			return -EXDEV; /* became a price-level book: its snapshot shows batch ends */
 		out->locate = locate;
 		stock = RD(*(const uint64_t *)b->stock);
 		out->trading_state = RD(b->trading_state);
@@ -1584,8 +1590,12 @@ int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t d
 	sdepth = bs->opts.snapshot_depth;
 	if (depth > sdepth)
 		depth = sdepth;
-	if (!atomic_load_explicit(&bs->books[locate].price_level, memory_order_acquire))
-		return read_top_live(bs, locate, depth, out);
+	if (!atomic_load_explicit(&bs->books[locate].price_level, memory_order_acquire)) {
+		int rc = read_top_live(bs, locate, depth, out);
+
+		if (rc != -EXDEV)
+			return rc;
+	}
 	sn = snap_of(bs, locate);
 	for (int tries = 0; tries < READ_RETRIES; tries++) {
 		uint32_t s1 = atomic_load_explicit(&((struct snap *)sn)->seq, memory_order_acquire);

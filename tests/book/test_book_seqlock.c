@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,7 +29,8 @@ struct shared {
 	struct wb_bookset *bs;
 	int (*check)(const struct wb_top *t, uint64_t *last); /* 0 ok, -1 torn, -2 backwards */
 	atomic_int stop, started;
-	uint64_t reads, busy, empty, torn, backwards;
+	_Atomic uint64_t reads; /* the writer of the live test waits on it */
+	uint64_t busy, empty, torn, backwards;
 };
 
 static int check_top(const struct wb_top *t, uint64_t *last_g)
@@ -70,7 +72,7 @@ static void *reader(void *arg)
 			sh->empty++;
 			continue;
 		}
-		sh->reads++;
+		atomic_fetch_add_explicit(&sh->reads, 1, memory_order_relaxed);
 		rc = sh->check(&t, &last_g);
 		if (rc == -1)
 			sh->torn++;
@@ -212,6 +214,13 @@ static void test_book_live_reads_never_torn(void **state)
 			unsigned j = (unsigned)(rng % (i + 1)), tmp = order[i];
 			order[i] = order[j];
 			order[j] = tmp;
+		}
+		/* a feed pauses between packets; here every 256 generations the writer waits
+		 * (at most a second) for one more read, so reads interleave even on a loaded host */
+		if (g % 256 == 0) {
+			uint64_t r0 = atomic_load_explicit(&sh.reads, memory_order_relaxed);
+			for (int w = 0; w < 100000 && atomic_load_explicit(&sh.reads, memory_order_relaxed) == r0; w++)
+				usleep(10);
 		}
 		/* each replace frees the level and takes one again inside one message */
 		for (unsigned k = 0; k < 2 * DEPTH; k++, n++) {

@@ -113,7 +113,6 @@ struct wb_bookset {
 	struct order *orders; /* slots 1..hash_mask+1; slot 0 (NIL) is never used */
 	uint64_t hash_mask;
 	unsigned hash_shift;
-	uint32_t norders;     /* live orders (max_orders caps it, not the slot count) */
 	uint32_t max_disp;    /* longest distance from home any order was stored at */
 	uint64_t last_add_ref, add_stride; /* stride predictor of the next new reference */
 	struct level *levels;
@@ -684,7 +683,7 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 		e->shares = shares;
 		return NIL;
 	}
-	if (bs->norders >= bs->opts.max_orders) {
+	if (CNT_GET(bs->live_orders) >= bs->opts.max_orders) {
 		CNT_ADD(bs->order_table_full, 1);
 		struct wb_event *e = integrity(c, b, locate, WB_INT_ORDER_TABLE_FULL, ref);
 		e->price = price;
@@ -705,7 +704,6 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	struct order *o = &bs->orders[oi];
 	struct level *lv = &bs->levels[li];
 
-	bs->norders++;
 	o->ref = ref;
 	o->shares = shares;
 	o->level = li;
@@ -720,7 +718,7 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	lv->tail = oi;
 	lv->orders++;
 	lv->shares += shares;
-	top_mark(bs, b, s, price);
+	b->top_dirty |= (uint8_t)(1u << s); /* order books are read live: no depth test */
 	CNT_ADD(b->live_orders, 1);
 	CNT_ADD(bs->live_orders, 1);
 
@@ -754,11 +752,10 @@ static void order_remove(struct wb_bookset *bs, uint32_t oi)
 		lv->tail = o->prev;
 	lv->orders--;
 	lv->shares -= o->shares;
-	top_mark(bs, b, o->side, lv->price);
+	b->top_dirty |= (uint8_t)(1u << o->side); /* order books are read live: no depth test */
 	if (lv->orders == 0)
 		level_drop(bs, b, o->side, o->level);
 	hash_erase(bs, oi);
-	bs->norders--;
 	CNT_SUB(b->live_orders, 1);
 	CNT_SUB(bs->live_orders, 1);
 }
@@ -810,7 +807,7 @@ static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint32_t shar
 	} else {
 		o->shares -= applied;
 		lv->shares -= applied;
-		top_mark(bs, b, s, price);
+		b->top_dirty |= (uint8_t)(1u << s); /* order books are read live: no depth test */
 		level_into(e, lv);
 	}
 	return e;
@@ -837,9 +834,11 @@ static void order_delete(struct apply *c, uint32_t oi, uint8_t ev_flags)
 
 /* ---------------------------------------------------------------- apply */
 
+static const uint8_t order_type[256] = { ['A'] = 1, ['F'] = 1, ['E'] = 1, ['C'] = 1, ['X'] = 1, ['D'] = 1, ['U'] = 1 };
+
 static inline int order_msg(char t)
 {
-	return t == 'A' || t == 'F' || t == 'E' || t == 'C' || t == 'X' || t == 'D' || t == 'U';
+	return order_type[(uint8_t)t];
 }
 
 static void apply_other(struct apply *c, const struct wb_itch_msg *m)
@@ -1123,11 +1122,15 @@ void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_
 		if (m->locate >= bs->opts.max_symbols || (m->u.add.side != 'B' && m->u.add.side != 'S'))
 			break;
 		const struct side *sd = &bs->books[m->locate].side[m->u.add.side == 'S'];
+		const struct side *opp = &bs->books[m->locate].side[m->u.add.side != 'S'];
 		if (sd->n) {
 			__builtin_prefetch(&bs->arena[sd->off + sd->n - 1], 0, 3);
 			if (sd->n > 4)
 				__builtin_prefetch(&bs->arena[sd->off + sd->n - 5], 0, 3);
 		}
+		/* the cross check reads the other side's best key */
+		if (opp->n)
+			__builtin_prefetch(&bs->arena[opp->off + opp->n - 1], 0, 3);
 		break;
 	}
 	case 'E':
@@ -1412,8 +1415,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 				else
 					lv->tail = NIL;
 				hash_erase(bs, oi);
-				bs->norders--;
-				CNT_SUB(bs->live_orders, 1);
+							CNT_SUB(bs->live_orders, 1);
 			}
 			lv->head = bs->level_free;
 			bs->level_free = li;

@@ -1,6 +1,7 @@
 /* Per-symbol order books: one writer applies ITCH messages (or price-level updates), any
- * number of readers copy seqlocked top-of-book snapshots. All storage is sized at create
- * time; the apply path never allocates, blocks, logs or locks. See docs/book.md. */
+ * number of readers copy the top of book: order books live under a per-book seqlock,
+ * price-level books from seqlocked snapshots published at batch ends. All storage is sized
+ * at create time; the apply path never allocates, blocks, logs or locks. See docs/book.md. */
 #include "book.h"
 
 #include <errno.h>
@@ -1415,7 +1416,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 				else
 					lv->tail = NIL;
 				hash_erase(bs, oi);
-							CNT_SUB(bs->live_orders, 1);
+				CNT_SUB(bs->live_orders, 1);
 			}
 			lv->head = bs->level_free;
 			bs->level_free = li;
@@ -1428,8 +1429,9 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 	b->frozen = 0;
 	b->flagged = 0;
 	b->batch_open = 0;
-	book_wend(b);
+	/* inside the bracket: no reader sees the emptied book still marked frozen */
 	health_update(bs, b, locate);
+	book_wend(b);
 	book_touch(bs, b, locate);
 }
 

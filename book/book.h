@@ -78,8 +78,9 @@ int wb_bookset_define_symbol(struct wb_bookset *bs, uint16_t locate, const char 
 /* Sets the trading state character ('T','H','P','Q',...). */
 void wb_bookset_set_trading_state(struct wb_bookset *bs, uint16_t locate, char state);
 
-/* Publishes the snapshots of every book changed since the last call (the worker calls
- * it at the end of each packet, so readers never see a half-applied packet). */
+/* Publishes the snapshots of the price-level books changed since the last call (the
+ * worker calls it once per rx burst; a book with an open batch waits for its end). Order
+ * books need no publish: readers read them live. */
 void wb_bookset_publish(struct wb_bookset *bs);
 
 /* Marks every book stale (declared gap) or healthy again (recovery caught up). */
@@ -134,8 +135,10 @@ struct wb_bookset_stats {
 
 /* Locate of a symbol ("AAPL", trailing spaces optional), or -ENOENT. */
 int wb_bookset_find(const struct wb_bookset *bs, const char *symbol);
-/* Copies the published snapshot, at most depth levels per side; retries on a torn read.
- * Returns 0, -ENOENT for an undefined locate, -EAGAIN if the writer kept it busy. */
+/* Copies the top of book, at most depth (<= snapshot_depth) levels per side: an order
+ * book live, as of the last whole message; a price-level book from its snapshot, as of
+ * its last complete batch. Retries on a torn read. Returns 0, -ENOENT for an undefined
+ * locate, -EAGAIN if the writer kept it busy. */
 int wb_bookset_read_top(const struct wb_bookset *bs, uint16_t locate, uint32_t depth, struct wb_top *out);
 int wb_bookset_symbol_stats(const struct wb_bookset *bs, uint16_t locate, struct wb_symbol_stats *out);
 /* Next defined locate at or after from, or -ENOENT. */

@@ -241,13 +241,24 @@ static bool in_list(const uint32_t *ids, uint32_t n, uint32_t id)
 	return false;
 }
 
+/* The peer's primary group or any of its supplementary groups is listed. */
+static bool group_listed(const uint32_t *ids, uint32_t n, const struct wb_ctl_peer *peer)
+{
+	if (in_list(ids, n, peer->gid))
+		return true;
+	for (uint32_t i = 0; i < peer->ngroups && i < WB_CTL_PEER_GROUPS; i++)
+		if (in_list(ids, n, peer->groups[i]))
+			return true;
+	return false;
+}
+
 bool wb_ctl_may_admin(const struct wb_ctl *c, const struct wb_ctl_peer *peer)
 {
 	const struct wb_control_conf *cc = &c->o.cfg->control;
 	if (peer->uid == 0 || peer->uid == c->self_uid)
 		return true;
 	return in_list(cc->admin_uids, cc->nadmin_uids, peer->uid) ||
-	       in_list(cc->admin_gids, cc->nadmin_gids, peer->gid);
+	       group_listed(cc->admin_gids, cc->nadmin_gids, peer);
 }
 
 bool wb_ctl_may_read(const struct wb_ctl *c, const struct wb_ctl_peer *peer)
@@ -257,7 +268,7 @@ bool wb_ctl_may_read(const struct wb_ctl *c, const struct wb_ctl_peer *peer)
 		return true;
 	if (!cc->nread_uids && !cc->nread_gids)
 		return true; /* the socket's mode and group already decided who can connect */
-	return in_list(cc->read_uids, cc->nread_uids, peer->uid) || in_list(cc->read_gids, cc->nread_gids, peer->gid);
+	return in_list(cc->read_uids, cc->nread_uids, peer->uid) || group_listed(cc->read_gids, cc->nread_gids, peer);
 }
 
 /* ---- built-in commands ---- */
@@ -600,6 +611,11 @@ static void accept_clients(struct wb_ctl *c)
 			cli->peer.uid = cred.uid;
 			cli->peer.gid = cred.gid;
 		}
+		/* Operators are usually let in by a supplementary group. A peer in more than 256
+		 * (ERANGE: the kernel copies none) is judged by its uid and primary group only. */
+		socklen_t gl = sizeof(cli->peer.groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cli->peer.groups, &gl) == 0)
+			cli->peer.ngroups = (uint32_t)(gl / sizeof(gid_t));
 		cli->buf = malloc(WB_CTL_MAX_REQUEST);
 		if (!cli->buf) {
 			close(fd);

@@ -43,9 +43,12 @@ struct wb_ctl_opts {
 };
 
 /* The credentials of the peer that sent a request. */
+#define WB_CTL_PEER_GROUPS 256
 struct wb_ctl_peer {
 	uid_t uid;
-	gid_t gid;
+	gid_t gid;                         /* primary group (SO_PEERCRED) */
+	uint32_t ngroups;                  /* supplementary groups (SO_PEERGROUPS) */
+	gid_t groups[WB_CTL_PEER_GROUPS];
 };
 
 /* A command served by a module. admin: mutating, allowed to admins only. run returns the

@@ -91,6 +91,12 @@ if $NOBODY $W freeze "$SYM" 2> "$TMP/n2.err"; then fail "read-only nobody froze 
 grep -q "permission denied" "$TMP/n2.err" || fail "unclear denial for freeze"
 if $NOBODY $W replay --symbol "$SYM" > /dev/null 2>&1; then fail "read-only nobody ran a replay"; fi
 echo "ok: nobody denied, then read-only"
+# A supplementary group listed in read_gids lets a peer in (SO_PEERGROUPS), primary group aside.
+sed -i "s/read_uids: \[0, 65534\]/read_uids: [0]\n  read_gids: [4242]/" "$TMP/cfg.yaml"
+$W config reload > /dev/null || fail "read_gids reload refused: $(cat "$TMP/cfg.yaml")"
+if $NOBODY $W stats > /dev/null 2>&1; then fail "nobody read without uid or group listed"; fi
+setpriv --reuid=nobody --regid=nogroup --groups=4242 $W stats > /dev/null || fail "supplementary group 4242 not honoured"
+echo "ok: a supplementary group grants read"
 
 # freeze / reset by root: posted to the worker, which applies them in its idle path (also
 # while holding after the replay): the symbol's health follows.

@@ -121,6 +121,25 @@ static void test_acl(void **state)
 		json_decref(r);
 	}
 	assert_int_equal(control_counter(fx.ctl, "denied_total"), 2 + 1 + 2 + 2);
+	/* Supplementary groups count like the primary one, for reading and for admin. */
+	fx.cfg->control.nread_gids = 1;
+	fx.cfg->control.read_gids[0] = 3000;
+	struct wb_ctl_peer sup = { .uid = 1234, .gid = 1234, .ngroups = 3, .groups = { 10, 3000, 11 } };
+	const char *st = "{\"cmd\":\"stats\"}", *fr = "{\"cmd\":\"freeze\",\"symbol\":\"X\"}";
+	r = wb_ctl_handle_peer(fx.ctl, &sup, st, strlen(st));
+	assert_true(ok(r));
+	json_decref(r);
+	r = wb_ctl_handle_peer(fx.ctl, &sup, fr, strlen(fr));
+	assert_false(ok(r)); /* a reader, not an admin */
+	json_decref(r);
+	sup.groups[2] = 2000;
+	r = wb_ctl_handle_peer(fx.ctl, &sup, fr, strlen(fr));
+	assert_true(ok(r));
+	json_decref(r);
+	sup.ngroups = 0; /* the same peer without its groups */
+	r = wb_ctl_handle_peer(fx.ctl, &sup, st, strlen(st));
+	assert_false(ok(r));
+	json_decref(r);
 	fixture_close(&fx);
 }
 

@@ -17,7 +17,9 @@
  *   prefetch, 8, 8 + deep, 16 + deep (publishing per packet), and 8 + deep
  *   publishing once per 32 packets as a worker does per rx burst; parse-only first. Each
  *   pass runs twice: untimed for ns/message over the whole pass (decode + apply +
- *   publish), then with rdtsc around every message for the per-message distribution. */
+ *   publish), then with rdtsc around every message for the per-message distribution.
+ *   WB_BENCH_PASS=ahead,deep,publish_packets,repeats runs only that pass, untimed, repeats
+ *   times (for A/B runs of two builds). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -267,7 +269,9 @@ static void dist_print(const char *name, const struct dist *d, double tpn)
 }
 
 #ifdef WB_BENCH_DAY
-#define DAY_BURST 32 /* messages decoded, then applied, per packet */
+#ifndef DAY_BURST
+#define DAY_BURST 32 /* messages decoded, then applied, per packet (-DDAY_BURST=N to vary) */
+#endif
 
 static double now_s(void)
 {
@@ -425,6 +429,24 @@ static int day_main(int argc, char **argv)
 	       100.0 * (double)(d.ss.per_type['E'] + d.ss.per_type['C']) / (double)d.msgs,
 	       100.0 * (double)d.ss.per_type['X'] / (double)d.msgs, (unsigned long long)d.ss.orders_added,
 	       (unsigned long long)d.ss.peak_live_orders, tpn);
+	/* WB_BENCH_PASS=ahead,deep,publish_every,repeats: only that pass, untimed, repeated
+	 * (A/B comparisons of two builds on a noisy machine want many short samples) */
+	const char *only = getenv("WB_BENCH_PASS");
+	unsigned oa, od, op, orep;
+	if (only && sscanf(only, "%u,%u,%u,%u", &oa, &od, &op, &orep) == 4 && op > 0) {
+		for (unsigned r = 0; r < orep; r++) {
+			struct wb_bookset_stats st;
+			double secs;
+			uint64_t pub = 0;
+
+			if (day_book(&d, &bo, oa, (int)od, op, NULL, &secs, &pub, &st))
+				return 1;
+			printf("pass prefetch %u deep %u publish/%u: %.1f ns/msg\n", oa, od, op * DAY_BURST,
+			       secs * 1e9 / (double)d.msgs);
+		}
+		free(d.buf);
+		return 0;
+	}
 	for (int r = 0; r < 3; r++) {
 		double t = day_parse(&d, &sink);
 		tparse = t < tparse ? t : tparse;

@@ -20,6 +20,7 @@
 #define ARENA_CLASSES 28
 #define ARENA_MIN_CAP 4u
 #define HUGE_PAGE (2u << 20)
+#define SWEEP_SLOTS 16384u /* slots a service call sweeps: 512 KiB, tens of microseconds */
 
 #define NAME_DIRTY 0x4u /* top_dirty bit: the symbol's name changed since the last publish */
 
@@ -35,24 +36,27 @@
 
 /* A resting order, stored in its own hash slot (open addressing keyed by ref): one cache
  * line holds both the lookup and the record. level == NIL marks an empty slot. The price
- * lives in the level. 32 bytes, 32-aligned: two per cache line, never split. */
+ * lives in the level. 32 bytes, 32-aligned: two per cache line, never split.
+ * The queue at a level is arrival order, kept as a stamp rather than links: linking an
+ * add behind the level's tail, or unlinking a delete from its neighbours, would touch one
+ * or two more random slots per message (DRAM misses, most of the cost of a day). */
 struct order {
 	uint64_t ref;
+	uint64_t arrival; /* bookset-wide add count when added: the queue position */
 	uint32_t level;
 	uint32_t shares;
-	uint32_t prev, next; /* FIFO queue at the level (slot indices) */
 	uint16_t locate;
 	uint8_t side; /* SIDE_BID / SIDE_ASK */
 	uint8_t pad[5];
 } __attribute__((aligned(32)));
 
-/* A price level: aggregate and the FIFO queue of its orders. */
+/* A price level: the aggregate its queue of orders adds up to. */
 struct level {
 	int64_t price;
 	uint64_t shares;
 	uint32_t orders;
-	uint32_t head, tail; /* head doubles as the free-list link */
-	uint32_t pad;
+	uint32_t free_next; /* free-list link while unused */
+	uint64_t pad;
 };
 
 /* Entry of a side's sorted level array: key = price for bids, -price for asks, so both
@@ -88,6 +92,7 @@ struct book {
 	_Atomic uint32_t request; /* REQ_* posted by the control plane */
 	_Atomic uint64_t held, integrity_total;
 	_Atomic uint64_t integrity[WB_INT_REASON_MAX];
+	uint64_t reset_at; /* arrival count at the last reset: older orders of it are stale */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct book, stock) <= 64, "order-path fields of a book fit one cache line");
@@ -116,6 +121,9 @@ struct wb_bookset {
 	unsigned hash_shift;
 	uint32_t max_disp;    /* longest distance from home any order was stored at */
 	uint64_t last_add_ref, add_stride; /* stride predictor of the next new reference */
+	uint64_t arrivals;		   /* orders added so far: the next order's arrival */
+	uint64_t stale_orders; /* orders of reset books still in the table: 0 on the hot path */
+	uint32_t sweep_at; /* next slot the sweep of stale orders looks at */
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -134,6 +142,7 @@ struct wb_bookset {
 	_Atomic uint64_t msgs, live_orders, live_levels;
 	_Atomic uint64_t order_table_full, level_table_full, integrity_total;
 	_Atomic uint64_t symbols, event_overflow;
+	_Atomic uint64_t stale_pending; /* copy of stale_orders for readers */
 	_Atomic uint32_t requests_pending;
 	uint64_t memory_bytes;
 
@@ -245,8 +254,9 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 
 	/* level free list in index order, so a fresh pool fills memory front to back */
 	for (uint32_t i = 1; i <= opts->max_levels; i++)
-		bs->levels[i].head = i < opts->max_levels ? i + 1 : NIL;
+		bs->levels[i].free_next = i < opts->max_levels ? i + 1 : NIL;
 	bs->level_free = 1;
+	bs->sweep_at = 1;
 	for (uint32_t l = 0; l < opts->max_symbols; l++) {
 		struct book *b = &bs->books[l];
 		struct snap *sn = snap_of(bs, l);
@@ -335,27 +345,8 @@ static inline uint32_t hash_add_slot(struct wb_bookset *bs, uint64_t ref, int *d
 	return i;
 }
 
-/* Moves the (linked) order in slot from to the empty slot to, re-pointing its queue
- * neighbours or its level's head and tail. */
-static void order_move(struct wb_bookset *bs, uint32_t from, uint32_t to)
-{
-	struct order *o = &bs->orders[to];
-	struct level *lv;
-
-	*o = bs->orders[from];
-	lv = &bs->levels[o->level];
-	if (o->prev != NIL)
-		bs->orders[o->prev].next = to;
-	else
-		lv->head = to;
-	if (o->next != NIL)
-		bs->orders[o->next].prev = to;
-	else
-		lv->tail = to;
-}
-
-/* Empties slot i (its order already unlinked). Backward-shift deletion: no tombstones,
- * probe chains stay short; a shifted order keeps its queue position. No order sits more
+/* Empties slot i. Backward-shift deletion: no tombstones, probe chains stay short; a
+ * shifted order keeps its arrival, so its queue position. No order sits more
  * than max_disp past its home, so the scan stops there even inside a long run of
  * sequential references (all at home) instead of walking the whole run. */
 static void hash_erase(struct wb_bookset *bs, uint32_t i)
@@ -368,11 +359,43 @@ static void hash_erase(struct wb_bookset *bs, uint32_t i)
 			break;
 		uint32_t k = hash_home(bs, bs->orders[j].ref);
 		if (((j - k) & bs->hash_mask) >= ((j - i) & bs->hash_mask)) {
-			order_move(bs, j, i);
+			bs->orders[i] = bs->orders[j];
 			i = j;
 		}
 	}
 	bs->orders[i].level = NIL;
+}
+
+/* A reset leaves its book's orders in the table (finding them all would mean a scan of
+ * it, too long to hold the feed for): they are stale, treated as absent wherever met and
+ * erased by the sweep of wb_bookset_service. Only looked at while bs->stale_orders != 0. */
+static inline bool order_stale(const struct wb_bookset *bs, uint32_t oi)
+{
+	const struct order *o = &bs->orders[oi];
+
+	return o->arrival < bs->books[o->locate].reset_at;
+}
+
+static void stale_erase(struct wb_bookset *bs, uint32_t oi)
+{
+	hash_erase(bs, oi);
+	bs->stale_orders--;
+	CNT_SUB(bs->stale_pending, 1);
+}
+
+/* Erases the stale orders among the next budget slots. The count of stale orders is
+ * exact, so the sweep goes round until it is 0 (a delete's backward shift can move one
+ * behind the sweep: it is found on the next round). */
+static void sweep_stale(struct wb_bookset *bs, uint32_t budget)
+{
+	while (bs->stale_orders && budget--) {
+		uint32_t i = bs->sweep_at;
+
+		if (bs->orders[i].level != NIL && order_stale(bs, i))
+			stale_erase(bs, i); /* another order may shift into i: look again */
+		else
+			bs->sweep_at = slot_next(bs, i);
+	}
 }
 
 /* ---------------------------------------------------------------- side arrays */
@@ -499,7 +522,7 @@ static uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t 
 		return NIL;
 	if (side_insert(bs, sd, pos, key, li))
 		return NIL;
-	bs->level_free = bs->levels[li].head;
+	bs->level_free = bs->levels[li].free_next;
 	bs->levels[li] = (struct level){ .price = price };
 	CNT_ADD(bs->live_levels, 1);
 	return li;
@@ -513,7 +536,7 @@ static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li
 
 	if (found)
 		side_remove(bs, sd, pos);
-	bs->levels[li].head = bs->level_free;
+	bs->levels[li].free_next = bs->level_free;
 	bs->level_free = li;
 	CNT_SUB(bs->live_levels, 1);
 }
@@ -678,13 +701,19 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	int dup;
 	uint32_t disp;
 	oi = hash_add_slot(bs, ref, &dup, &disp);
+	if (__builtin_expect(dup && bs->stale_orders != 0, 0) && order_stale(bs, oi)) {
+		/* the reference of an order a reset left behind: it is gone, this one is new */
+		stale_erase(bs, oi);
+		oi = hash_add_slot(bs, ref, &dup, &disp);
+	}
 	if (dup) {
 		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
 		e->price = price;
 		e->shares = shares;
 		return NIL;
 	}
-	if (CNT_GET(bs->live_orders) >= bs->opts.max_orders) {
+	/* stale orders still hold slots: counting them keeps a free slot for every probe */
+	if (CNT_GET(bs->live_orders) + bs->stale_orders >= bs->opts.max_orders) {
 		CNT_ADD(bs->order_table_full, 1);
 		struct wb_event *e = integrity(c, b, locate, WB_INT_ORDER_TABLE_FULL, ref);
 		e->price = price;
@@ -710,13 +739,7 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	o->level = li;
 	o->locate = locate;
 	o->side = (uint8_t)s;
-	o->next = NIL;
-	o->prev = lv->tail;
-	if (lv->tail != NIL)
-		bs->orders[lv->tail].next = oi;
-	else
-		lv->head = oi;
-	lv->tail = oi;
+	o->arrival = bs->arrivals++;
 	lv->orders++;
 	lv->shares += shares;
 	b->top_dirty |= (uint8_t)(1u << s); /* order books are read live: no depth test */
@@ -735,22 +758,13 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 	return oi;
 }
 
-/* Unlinks and frees order oi; drops its level when it empties. Another order may move
- * into slot oi. */
+/* Frees order oi; drops its level when it empties. Another order may move into slot oi. */
 static void order_remove(struct wb_bookset *bs, uint32_t oi)
 {
 	struct order *o = &bs->orders[oi];
 	struct book *b = &bs->books[o->locate];
 	struct level *lv = &bs->levels[o->level];
 
-	if (o->prev != NIL)
-		bs->orders[o->prev].next = o->next;
-	else
-		lv->head = o->next;
-	if (o->next != NIL)
-		bs->orders[o->next].prev = o->prev;
-	else
-		lv->tail = o->prev;
 	lv->orders--;
 	lv->shares -= o->shares;
 	b->top_dirty |= (uint8_t)(1u << o->side); /* order books are read live: no depth test */
@@ -765,6 +779,11 @@ static void order_remove(struct wb_bookset *bs, uint32_t oi)
 static uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
 {
 	uint32_t oi = hash_find(c->bs, ref);
+
+	if (__builtin_expect(c->bs->stale_orders != 0, 0) && oi != NIL && order_stale(c->bs, oi)) {
+		stale_erase(c->bs, oi); /* its book was reset: the order is gone */
+		oi = NIL;
+	}
 
 	if (__builtin_expect(oi == NIL, 0))
 		integrity(c, b, locate, WB_INT_UNKNOWN_ORDER, ref);
@@ -1110,7 +1129,7 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
 }
 
 /* Second stage, a few messages after the first: the slot and the book are cached by now,
- * so follow them to the order's level and queue neighbours, or to the top of the side
+ * so follow them to the order's level, or to the top of the side
  * an add searches. Reads only; a stale guess costs a wasted prefetch. */
 void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
@@ -1147,10 +1166,6 @@ void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_
 				break;
 		}
 		__builtin_prefetch(&bs->levels[o->level], 1, 3);
-		if (o->prev != NIL)
-			__builtin_prefetch(&bs->orders[o->prev], 1, 3);
-		if (o->next != NIL)
-			__builtin_prefetch(&bs->orders[o->next], 1, 3);
 		break;
 	default:
 		break;
@@ -1406,24 +1421,18 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 			uint32_t li = bs->arena[sd->off + i].level;
 			struct level *lv = &bs->levels[li];
 
-			/* free from the front, keeping the queue linked: erasing may move its orders */
-			while (lv->head != NIL) {
-				uint32_t oi = lv->head, next = bs->orders[oi].next;
-
-				lv->head = next;
-				if (next != NIL)
-					bs->orders[next].prev = NIL;
-				else
-					lv->tail = NIL;
-				hash_erase(bs, oi);
-				CNT_SUB(bs->live_orders, 1);
-			}
-			lv->head = bs->level_free;
+			lv->free_next = bs->level_free;
 			bs->level_free = li;
 			CNT_SUB(bs->live_levels, 1);
 		}
 		side_release(bs, sd);
 	}
+	/* its orders turn stale in place, for the sweep to erase */
+	uint32_t live = CNT_GET(b->live_orders);
+	b->reset_at = bs->arrivals;
+	bs->stale_orders += live;
+	CNT_ADD(bs->stale_pending, live);
+	CNT_SUB(bs->live_orders, live);
 	atomic_store_explicit(&b->live_orders, 0, memory_order_relaxed);
 	b->top_dirty |= 3;
 	b->frozen = 0;
@@ -1435,10 +1444,8 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 	book_touch(bs, b, locate);
 }
 
-void wb_bookset_service(struct wb_bookset *bs)
+static void serve_requests(struct wb_bookset *bs)
 {
-	if (!bs || !atomic_exchange_explicit(&bs->requests_pending, 0, memory_order_acquire))
-		return;
 	for (uint32_t l = 0; l < bs->opts.max_symbols; l++) {
 		struct book *b = &bs->books[l];
 		uint32_t req;
@@ -1453,6 +1460,16 @@ void wb_bookset_service(struct wb_bookset *bs)
 			health_update(bs, b, (uint16_t)l);
 		}
 	}
+}
+
+void wb_bookset_service(struct wb_bookset *bs)
+{
+	if (!bs)
+		return;
+	if (atomic_exchange_explicit(&bs->requests_pending, 0, memory_order_acquire))
+		serve_requests(bs);
+	if (bs->stale_orders)
+		sweep_stale(bs, SWEEP_SLOTS);
 }
 
 static int post_request(struct wb_bookset *bs, uint16_t locate, uint32_t req)
@@ -1677,6 +1694,7 @@ void wb_bookset_stats(const struct wb_bookset *bs, struct wb_bookset_stats *out)
 	out->integrity_total = CNT_GET(w->integrity_total);
 	out->symbols = CNT_GET(w->symbols);
 	out->event_overflow = CNT_GET(w->event_overflow);
+	out->stale_orders = CNT_GET(w->stale_pending);
 	out->memory_bytes = bs->memory_bytes;
 }
 
@@ -1705,6 +1723,18 @@ size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_l
 	return visited;
 }
 
+struct queued {
+	uint64_t arrival;
+	uint32_t slot;
+};
+
+static int queued_cmp(const void *a, const void *b)
+{
+	const struct queued *x = a, *y = b;
+
+	return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
 size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
 			      wb_order_cb cb, void *arg)
 {
@@ -1720,14 +1750,29 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 	pos = side_search(bs, sd, side_key(s, price), &found);
 	if (!found)
 		return 0;
-	const struct level *lv = &bs->levels[bs->arena[sd->off + pos].level];
-	for (uint32_t oi = lv->head; oi != NIL; oi = bs->orders[oi].next) {
-		struct wb_order_info o = {
-			.ref = bs->orders[oi].ref, .price = lv->price, .shares = bs->orders[oi].shares, .side = side
-		};
-		cb(arg, &o);
+	uint32_t li = bs->arena[sd->off + pos].level;
+	const struct level *lv = &bs->levels[li];
+	struct queued *q = malloc((size_t)lv->orders * sizeof(*q));
+	uint32_t n = 0;
+
+	if (!q)
+		return 0;
+	/* the queue is the level's orders by arrival: a scan of the table (no links to follow) */
+	for (uint64_t i = 1; i <= bs->hash_mask + 1 && n < lv->orders; i++) {
+		const struct order *o = &bs->orders[i];
+
+		if (o->level == li && !(bs->stale_orders && order_stale(bs, (uint32_t)i)))
+			q[n++] = (struct queued){ .arrival = o->arrival, .slot = (uint32_t)i };
+	}
+	qsort(q, n, sizeof(*q), queued_cmp);
+	for (uint32_t k = 0; k < n; k++) {
+		const struct order *o = &bs->orders[q[k].slot];
+		struct wb_order_info info = { .ref = o->ref, .price = lv->price, .shares = o->shares, .side = side };
+
+		cb(arg, &info);
 		visited++;
 	}
+	free(q);
 	return visited;
 }
 

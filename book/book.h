@@ -63,8 +63,9 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
  * accepted (unknown types, references or locates are ignored); bs and m must not be NULL. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 /* Optional second stage, for a message whose first stage ran a few messages earlier:
- * follows its order to the level and queue neighbours (or, for an add, to the top of the
- * side it searches). Typical use over a burst: prefetch i+8, prefetch_deep i+4, apply i. */
+ * follows its order to its level (or, for an add, to the top of the side it searches).
+ * Use over a burst: prefetch i+8, prefetch_deep i+4, apply i. It measures slower than
+ * prefetch alone on a wbsim day (docs/performance.md, Book); kept for other mixes. */
 void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 
 /* Price-level feeds (IEX DEEP): sets the size at price on side ('B'/'S'); size 0 removes.
@@ -86,8 +87,9 @@ void wb_bookset_publish(struct wb_bookset *bs);
 /* Marks every book stale (declared gap) or healthy again (recovery caught up). */
 void wb_bookset_set_stale(struct wb_bookset *bs, bool stale);
 
-/* Applies operator requests posted by the control plane (freeze/reset); worker calls
- * it from its idle path. */
+/* Applies operator requests posted by the control plane (freeze/reset) and sweeps the
+ * next 16,384 order slots for orders a reset left stale; the worker calls it from its
+ * idle path. */
 void wb_bookset_service(struct wb_bookset *bs);
 
 /* ---- readers (any thread, lock-free) ---- */
@@ -130,6 +132,7 @@ struct wb_bookset_stats {
 	uint64_t integrity_total;
 	uint64_t symbols;          /* defined symbols */
 	uint64_t event_overflow;   /* events lost because a batch was full */
+	uint64_t stale_orders;     /* orders of reset books not yet swept from the table */
 	uint64_t memory_bytes;     /* preallocated */
 };
 
@@ -164,7 +167,9 @@ struct wb_order_info {
 };
 typedef void (*wb_order_cb)(void *arg, const struct wb_order_info *o);
 /* The FIFO queue at one price level, front (oldest) first; same rule as walk_levels.
- * Returns the number of orders visited (0 if there is no such level). */
+ * Returns the number of orders visited (0 if there is no such level, or no memory).
+ * Diagnostic: the queue is kept as arrival stamps, so this scans the whole order table
+ * (tens of milliseconds at a full day's size) and allocates. Never on the worker. */
 size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
 			      wb_order_cb cb, void *arg);
 

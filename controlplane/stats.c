@@ -57,10 +57,10 @@ static json_t *feed_json(struct wb_dataplane *dp, const struct wb_config *cfg, u
 		struct wb_bookset_stats bst;
 		wb_bookset_stats(bs, &bst);
 		json_object_set_new(o, "books",
-				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "messages_total",
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "messages_total",
 					      (json_int_t)bst.msgs, "symbols", (json_int_t)bst.symbols, "live_orders",
 					      (json_int_t)bst.live_orders, "max_orders", (json_int_t)bst.max_orders,
-					      "live_levels", (json_int_t)bst.live_levels, "max_levels",
+					      "stale_orders", (json_int_t)bst.stale_orders, "live_levels", (json_int_t)bst.live_levels, "max_levels",
 					      (json_int_t)bst.max_levels, "order_table_full_total",
 					      (json_int_t)bst.order_table_full, "level_table_full_total",
 					      (json_int_t)bst.level_table_full, "integrity_events_total",

@@ -176,6 +176,109 @@ static void test_book_hash_sequential_refs_wrap_the_table(void **state)
 	run_refs(ref_sequential, 64, 60000, 499);
 }
 
+/* ---- a reset leaves its orders stale for the sweep: absent to every lookup meanwhile ---- */
+
+static int count_type(const struct fx *f, uint8_t type)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < f->batch.n; i++)
+		n += f->ev[i].type == type;
+	return n;
+}
+
+static void test_book_reset_sweeps_stale_orders(void **state)
+{
+	enum { ORDERS = 20000 }; /* a table of 32768 slots: two service calls sweep it once */
+	struct fx f;
+	struct wb_bookset_stats bst;
+	struct wb_symbol_stats st;
+	(void)state;
+
+	assert_int_equal(fx_init(&f, ORDERS, 4096, 4, WB_POLICY_FLAG), 0);
+	for (uint16_t l = 1; l <= 2; l++) {
+		struct wb_itch_msg d = msg_dir(l, l == 1 ? "ONE" : "TWO");
+		assert_int_equal(fx_apply(&f, &d), 0);
+	}
+	/* sequential references, interleaved: symbol 1 gets the odd ones, symbol 2 the even */
+	for (uint64_t r = 1; r <= ORDERS; r++) {
+		struct wb_itch_msg m = msg_add(r & 1 ? 1 : 2, r, 'B', 100, (uint32_t)(1000000 + (r % 50) * 100));
+		assert_int_equal(fx_apply(&f, &m), 0);
+		assert_int_equal(f.ev[0].type, WB_EV_ORDER_ADD);
+	}
+	assert_int_equal(wb_bookset_request_reset(f.bs, 1), 0);
+	wb_bookset_service(f.bs);
+	wb_bookset_stats(f.bs, &bst);
+	assert_int_equal(bst.live_orders, ORDERS / 2);
+	/* one call swept half the table: the rest of symbol 1's orders wait in it */
+	assert_true(bst.stale_orders > 0 && bst.stale_orders < ORDERS / 2);
+	assert_int_equal(wb_bookset_symbol_stats(f.bs, 1, &st), 0);
+	assert_int_equal(st.live_orders, 0);
+	struct wb_top top;
+	assert_int_equal(wb_bookset_read_top(f.bs, 1, 4, &top), 0);
+	assert_int_equal(top.nbids, 0);
+
+	/* a stale order is unknown to an execution, and its reference is free for a new add */
+	struct wb_itch_msg m = msg_exec(1, ORDERS - 1, 10, 7);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.ev[0].type, WB_EV_INTEGRITY);
+	assert_int_equal(f.ev[0].side, WB_INT_UNKNOWN_ORDER);
+	m = msg_add(1, ORDERS - 3, 'S', 300, 2000000);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.ev[0].type, WB_EV_ORDER_ADD);
+	assert_int_equal(count_type(&f, WB_EV_INTEGRITY), 0);
+	assert_int_equal(wb_bookset_read_top(f.bs, 1, 4, &top), 0);
+	assert_int_equal(top.nasks, 1);
+	assert_int_equal(top.asks[0].price, 2000000);
+	assert_int_equal(top.asks[0].shares, 300);
+	assert_int_equal(top.asks[0].orders, 1);
+
+	/* stale orders hold slots: the table is full for new ones until they are swept */
+	uint64_t next = ORDERS + 1;
+	wb_bookset_stats(f.bs, &bst);
+	uint64_t room = bst.max_orders - bst.live_orders - bst.stale_orders;
+	for (uint64_t i = 0; i < room; i++, next++) {
+		m = msg_add(2, next, 'B', 100, 1000000);
+		assert_int_equal(fx_apply(&f, &m), 0);
+		assert_int_equal(f.ev[0].type, WB_EV_ORDER_ADD);
+	}
+	m = msg_add(2, next, 'B', 100, 1000000);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.ev[0].type, WB_EV_INTEGRITY);
+	assert_int_equal(f.ev[0].side, WB_INT_ORDER_TABLE_FULL);
+
+	/* the sweep ends, however many rounds the shifts of deletes cost it */
+	int calls = 0;
+	do {
+		wb_bookset_service(f.bs);
+		wb_bookset_stats(f.bs, &bst);
+	} while (bst.stale_orders && ++calls < 64);
+	assert_int_equal(bst.stale_orders, 0);
+	m = msg_add(2, next, 'B', 100, 1000000);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.ev[0].type, WB_EV_ORDER_ADD);
+	next++;
+
+	/* every order of symbol 2 survived the sweep's shifts: deleting all empties the table */
+	for (uint64_t r = 2; r <= ORDERS; r += 2) {
+		m = msg_del(2, r);
+		assert_int_equal(fx_apply(&f, &m), 0);
+		assert_int_equal(f.ev[0].type, WB_EV_ORDER_DELETE);
+	}
+	for (uint64_t r = ORDERS + 1; r < next; r++) {
+		m = msg_del(2, r);
+		assert_int_equal(fx_apply(&f, &m), 0);
+		assert_int_equal(f.ev[0].type, WB_EV_ORDER_DELETE);
+	}
+	m = msg_del(1, ORDERS - 3);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.ev[0].type, WB_EV_ORDER_DELETE);
+	wb_bookset_stats(f.bs, &bst);
+	assert_int_equal(bst.live_orders, 0);
+	assert_int_equal(bst.live_levels, 0);
+	wb_bookset_destroy(f.bs);
+}
+
 /* ---- snapshots: levels rewritten only when the top changed, always equal to the book ---- */
 
 struct top_want {
@@ -325,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_book_hash_random_refs_keep_queues),
 		cmocka_unit_test(test_book_hash_strided_refs_keep_queues),
 		cmocka_unit_test(test_book_hash_sequential_refs_wrap_the_table),
+		cmocka_unit_test(test_book_reset_sweeps_stale_orders),
 		cmocka_unit_test(test_book_snapshot_tracks_top_through_deep_changes),
 		cmocka_unit_test(test_book_prefetch_changes_nothing),
 	};

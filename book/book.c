@@ -508,7 +508,7 @@ static inline void top_mark(const struct wb_bookset *bs, struct book *b, int s, 
 }
 
 /* Level at price on side s, created (empty) if absent; NIL when the pool or arena is full. */
-static uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t price)
+static inline __attribute__((always_inline)) uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t price)
 {
 	struct side *sd = &b->side[s];
 	int64_t key = side_key(s, price);
@@ -648,7 +648,7 @@ static struct wb_event *integrity(struct apply *c, struct book *b, uint16_t loca
 }
 
 /* After an order or level joined side s at price: is it at or through the other side? */
-static void check_cross(struct apply *c, struct book *b, uint16_t locate, int s, int64_t price, uint64_t ref)
+static inline __attribute__((always_inline)) void check_cross(struct apply *c, struct book *b, uint16_t locate, int s, int64_t price, uint64_t ref)
 {
 	const struct side *own = &b->side[s], *opp = &b->side[!s];
 	int64_t opp_price, bid, ask;
@@ -759,7 +759,7 @@ static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint
 }
 
 /* Frees order oi; drops its level when it empties. Another order may move into slot oi. */
-static void order_remove(struct wb_bookset *bs, uint32_t oi)
+static inline __attribute__((always_inline)) void order_remove(struct wb_bookset *bs, uint32_t oi)
 {
 	struct order *o = &bs->orders[oi];
 	struct book *b = &bs->books[o->locate];
@@ -776,7 +776,7 @@ static void order_remove(struct wb_bookset *bs, uint32_t oi)
 }
 
 /* Looks up ref for an E/C/X/D/U; counts an unknown order. */
-static uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
+static inline __attribute__((always_inline)) uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
 {
 	uint32_t oi = hash_find(c->bs, ref);
 
@@ -834,7 +834,7 @@ static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint32_t shar
 }
 
 /* Deletes order oi, emitting ORDER_DELETE with the remaining shares. */
-static void order_delete(struct apply *c, uint32_t oi, uint8_t ev_flags)
+static inline __attribute__((always_inline)) void order_delete(struct apply *c, uint32_t oi, uint8_t ev_flags)
 {
 	struct wb_bookset *bs = c->bs;
 	struct order *o = &bs->orders[oi];
@@ -930,7 +930,7 @@ static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, co
 
 /* An order whose locate is not the message's (a feed error, counted nowhere else): its
  * book changes too, so readers of it must retry. */
-static struct book *other_begin(struct wb_bookset *bs, struct book *b, uint32_t oi)
+static inline __attribute__((always_inline)) struct book *other_begin(struct wb_bookset *bs, struct book *b, uint32_t oi)
 {
 	struct book *ob = &bs->books[bs->orders[oi].locate];
 
@@ -1106,26 +1106,29 @@ out_mark_end:
 	return 0;
 }
 
+static inline void prefetch_order(const struct wb_bookset *bs, uint16_t locate, uint64_t ref, uint64_t new_ref)
+{
+	if (new_ref)
+		__builtin_prefetch(&bs->orders[hash_home(bs, new_ref)], 1, 3);
+	__builtin_prefetch(&bs->orders[hash_home(bs, ref)], 1, 3);
+	if (locate < bs->opts.max_symbols)
+		__builtin_prefetch(&bs->books[locate], 1, 3);
+}
+
 /* A F E C X D U all carry the (old) reference first in the union. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
-	switch (m->type) {
-	case 'U':
-		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.replace.new_ref)], 1, 3);
-		/* fall through */
-	case 'A':
-	case 'F':
-	case 'E':
-	case 'C':
-	case 'X':
-	case 'D':
-		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.del.ref)], 1, 3);
-		if (m->locate < bs->opts.max_symbols)
-			__builtin_prefetch(&bs->books[m->locate], 1, 3);
-		break;
-	default:
-		break;
-	}
+	if (order_msg(m->type))
+		prefetch_order(bs, m->locate, m->u.del.ref, m->type == 'U' ? m->u.replace.new_ref : 0);
+}
+
+void wb_bookset_prefetch_itch_wire(const struct wb_bookset *bs, const uint8_t *msg, size_t len)
+{
+	uint16_t locate;
+	uint64_t ref, new_ref;
+
+	if (wb_itch_peek_order(msg, len, &locate, &ref, &new_ref))
+		prefetch_order(bs, locate, ref, new_ref);
 }
 
 /* Second stage, a few messages after the first: the slot and the book are cached by now,

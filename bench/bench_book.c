@@ -12,18 +12,15 @@
  * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
  *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
  *   way a worker handles packets: decode a packet's worth of messages (32), then apply
- *   them, calling wb_bookset_prefetch_itch DIST messages ahead (optionally
- *   wb_bookset_prefetch_itch_deep DIST/2 ahead, or the worker's next-packet hint: the
- *   following packet's first 8 messages started from their wire bytes with
- *   wb_bookset_prefetch_itch_wire), then publish. Passes on fresh books: no prefetch, 8,
- *   8 + deep, 8 + next packet (publishing per packet), and 8 + next packet publishing
- *   once per 32 packets as a worker does per rx burst; parse-only first. Each
+ *   them, calling wb_bookset_prefetch_itch DIST messages ahead (and optionally
+ *   wb_bookset_prefetch_itch_deep DIST/2 ahead), then publish. Passes on fresh books: no
+ *   prefetch, 8, 8 + deep, 16 + deep (publishing per packet), and 8 + deep
+ *   publishing once per 32 packets as a worker does per rx burst; parse-only first. Each
  *   pass runs twice: untimed for ns/message over the whole pass (decode + apply +
  *   publish), then with rdtsc around every message for the per-message distribution.
- *   WB_BENCH_PASS=ahead,mode,publish_packets,repeats runs only that pass, untimed, repeats
- *   times (for A/B runs of two builds); mode 0 plain, 1 deep, 2 next-packet hint. */
+ *   WB_BENCH_PASS=ahead,deep,publish_packets,repeats runs only that pass, untimed, repeats
+ *   times (for A/B runs of two builds). */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,10 +339,7 @@ static double day_parse(const struct day *d, uint64_t *sink)
 }
 
 /* One pass on fresh books; returns seconds, fills the per-message distribution. */
-#define PASS_DEEP 1 /* wb_bookset_prefetch_itch_deep at ahead/2 */
-#define PASS_HINT 2 /* next packet's first 8 started from its wire bytes, as the worker's hint does */
-
-static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned ahead, unsigned mode, unsigned pub_every,
+static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned ahead, int deep, unsigned pub_every,
 		    struct dist *dist, double *secs, uint64_t *publish_cycles, struct wb_bookset_stats *st)
 {
 	unsigned packets = 0;
@@ -362,8 +356,6 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned
 
 	if (rc)
 		return rc;
-	int deep = mode & PASS_DEEP;
-	bool hinted = false;
 	double t0 = now_s();
 	for (;;) {
 		unsigned n = 0;
@@ -372,15 +364,8 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned
 			wb_itch_decode(p, l, &burst[n++]);
 		if (n == 0)
 			break;
-		for (unsigned i = hinted ? ahead : 0; i < ahead && i < n; i++)
+		for (unsigned i = 0; i < ahead && i < n; i++)
 			wb_bookset_prefetch_itch(bs, &burst[i]);
-		if (mode & PASS_HINT) {
-			struct wb_itch_file_iter next = it;
-
-			for (unsigned i = 0; i < 8 && wb_itch_file_next(&next, &p, &l) == 1; i++)
-				wb_bookset_prefetch_itch_wire(bs, p, l);
-			hinted = true;
-		}
 		batch.n = 0;
 		/* the timed pass reads the TSC around every message; the untimed one gives ns/msg */
 		for (unsigned i = 0; i < n; i++) {
@@ -415,8 +400,7 @@ static int day_main(int argc, char **argv)
 	uint32_t symbols = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 3000;
 	uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
 	/* the last pass publishes once per 32 packets, as a worker does once per rx burst */
-	static const unsigned aheads[] = { 0, 8, 8, 8, 8 }, modes[] = { 0, 0, PASS_DEEP, PASS_HINT, PASS_HINT },
-			      pubs[] = { 1, 1, 1, 1, 32 };
+	static const unsigned aheads[] = { 0, 8, 8, 16, 8 }, deeps[] = { 0, 0, 1, 1, 1 }, pubs[] = { 1, 1, 1, 1, 32 };
 	struct day d = { 0 };
 	uint64_t sink = 0;
 	double tpn, tparse = 1e9;
@@ -445,7 +429,7 @@ static int day_main(int argc, char **argv)
 	       100.0 * (double)(d.ss.per_type['E'] + d.ss.per_type['C']) / (double)d.msgs,
 	       100.0 * (double)d.ss.per_type['X'] / (double)d.msgs, (unsigned long long)d.ss.orders_added,
 	       (unsigned long long)d.ss.peak_live_orders, tpn);
-	/* WB_BENCH_PASS=ahead,mode,publish_every,repeats: only that pass, untimed, repeated
+	/* WB_BENCH_PASS=ahead,deep,publish_every,repeats: only that pass, untimed, repeated
 	 * (A/B comparisons of two builds on a noisy machine want many short samples) */
 	const char *only = getenv("WB_BENCH_PASS");
 	unsigned oa, od, op, orep;
@@ -455,9 +439,9 @@ static int day_main(int argc, char **argv)
 			double secs;
 			uint64_t pub = 0;
 
-			if (day_book(&d, &bo, oa, od, op, NULL, &secs, &pub, &st))
+			if (day_book(&d, &bo, oa, (int)od, op, NULL, &secs, &pub, &st))
 				return 1;
-			printf("pass prefetch %u mode %u publish/%u: %.1f ns/msg\n", oa, od, op * DAY_BURST,
+			printf("pass prefetch %u deep %u publish/%u: %.1f ns/msg\n", oa, od, op * DAY_BURST,
 			       secs * 1e9 / (double)d.msgs);
 		}
 		free(d.buf);
@@ -478,17 +462,15 @@ static int day_main(int argc, char **argv)
 			return 1;
 		double tsecs;
 		uint64_t tpub = 0;
-		rc = day_book(&d, &bo, aheads[k], modes[k], pubs[k], NULL, &secs, &pub, &st);
+		rc = day_book(&d, &bo, aheads[k], deeps[k], pubs[k], NULL, &secs, &pub, &st);
 		if (!rc)
-			rc = day_book(&d, &bo, aheads[k], modes[k], pubs[k], &dist, &tsecs, &tpub, &st);
+			rc = day_book(&d, &bo, aheads[k], deeps[k], pubs[k], &dist, &tsecs, &tpub, &st);
 		if (rc) {
 			fprintf(stderr, "bench_book: wb_bookset_create: %s\n", strerror(-rc));
 			return 1;
 		}
 		printf("parse + book, prefetch %2u ahead%s, publish per %4u msgs: %6.1f ns/msg (%.1f M msg/s, x%.1f parse)\n",
-		       aheads[k],
-		       modes[k] & PASS_DEEP ? " + deep at half" : modes[k] & PASS_HINT ? " + next packet" : "               ",
-		       pubs[k] * DAY_BURST,
+		       aheads[k], deeps[k] ? " + deep at half" : "               ", pubs[k] * DAY_BURST,
 		       secs * 1e9 / (double)d.msgs, (double)d.msgs / secs / 1e6, secs / tparse);
 		dist_print("  timed pass: prefetch + apply", &dist, tpn);
 		printf("  publish: %.1f ns per call, %.1f ns/msg; timed pass total %.1f ns/msg\n",

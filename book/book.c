@@ -1106,29 +1106,26 @@ out_mark_end:
 	return 0;
 }
 
-static inline void prefetch_order(const struct wb_bookset *bs, uint16_t locate, uint64_t ref, uint64_t new_ref)
-{
-	if (new_ref)
-		__builtin_prefetch(&bs->orders[hash_home(bs, new_ref)], 1, 3);
-	__builtin_prefetch(&bs->orders[hash_home(bs, ref)], 1, 3);
-	if (locate < bs->opts.max_symbols)
-		__builtin_prefetch(&bs->books[locate], 1, 3);
-}
-
 /* A F E C X D U all carry the (old) reference first in the union. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
-	if (order_msg(m->type))
-		prefetch_order(bs, m->locate, m->u.del.ref, m->type == 'U' ? m->u.replace.new_ref : 0);
-}
-
-void wb_bookset_prefetch_itch_wire(const struct wb_bookset *bs, const uint8_t *msg, size_t len)
-{
-	uint16_t locate;
-	uint64_t ref, new_ref;
-
-	if (wb_itch_peek_order(msg, len, &locate, &ref, &new_ref))
-		prefetch_order(bs, locate, ref, new_ref);
+	switch (m->type) {
+	case 'U':
+		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.replace.new_ref)], 1, 3);
+		/* fall through */
+	case 'A':
+	case 'F':
+	case 'E':
+	case 'C':
+	case 'X':
+	case 'D':
+		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.del.ref)], 1, 3);
+		if (m->locate < bs->opts.max_symbols)
+			__builtin_prefetch(&bs->books[m->locate], 1, 3);
+		break;
+	default:
+		break;
+	}
 }
 
 /* Second stage, a few messages after the first: the slot and the book are cached by now,

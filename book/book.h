@@ -62,10 +62,6 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
  * it for message i+1 before applying message i. No effect on the book; any message is
  * accepted (unknown types, references or locates are ignored); bs and m must not be NULL. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
-/* The same from a message's wire bytes (len of them), before it is decoded: lets a worker
- * start the next packet's loads while it applies the current one. Reads only; any bytes
- * are accepted (only A F E C X D U long enough to hold their reference prefetch). */
-void wb_bookset_prefetch_itch_wire(const struct wb_bookset *bs, const uint8_t *msg, size_t len);
 /* Optional second stage, for a message whose first stage ran a few messages earlier:
  * follows its order to its level (or, for an add, to the top of the side it searches).
  * Use over a burst: prefetch i+8, prefetch_deep i+4, apply i. It measures slower than

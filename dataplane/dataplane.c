@@ -183,53 +183,24 @@ static void handle_tcp(struct dp_worker *w, const struct wb_udp_view *v, uint64_
 	flush_events(w);
 }
 
-/* One received frame, decoded and classified a frame ahead of its handling. */
-struct rx_frame {
-	struct wb_udp_view v;
-	enum wb_pkt_verdict verdict;
-	const struct wb_line_key *lk; /* set for WB_PKT_FEED */
-	bool multi_seg;
-};
-
-static void classify_frame(const struct wb_dataplane *dp, const struct rte_mbuf *m, struct rx_frame *fr)
-{
-	fr->lk = NULL;
-	fr->multi_seg = m->nb_segs != 1;
-	if (unlikely(fr->multi_seg))
-		return;
-	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-	fr->verdict = wb_pkt_decode(frame, m->data_len, dp->check_udp_sum, &fr->v);
-	if (fr->verdict == WB_PKT_FEED && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
-		fr->verdict = WB_PKT_BAD_CHECKSUM;
-	if (fr->verdict == WB_PKT_FEED) {
-		fr->lk = wb_classify(&dp->cls, fr->v.dst_addr, fr->v.dst_port);
-		if (!fr->lk)
-			fr->verdict = WB_PKT_UNMATCHED;
-	}
-}
-
-/* The frame after the one being handled: its feed starts loading the book state it will
- * touch, hidden behind the current frame's apply. */
-static inline void hint_frame(const struct dp_worker *w, const struct rx_frame *fr)
-{
-	if (fr->lk) {
-		const struct dp_feed *f = &w->dp->feeds[fr->lk->feed];
-		if (f->worker == (int)w->index && f->proto->prefetch)
-			f->proto->prefetch(f->state, fr->v.payload, fr->v.len);
-	}
-}
-
-static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, const struct rx_frame *fr, uint64_t tsc,
-			 bool pcap_time)
+static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, bool pcap_time)
 {
 	struct wb_dataplane *dp = w->dp;
-	if (unlikely(fr->multi_seg)) {
+	if (unlikely(m->nb_segs != 1)) {
 		INC(w->multi_seg);
 		return false;
 	}
-	const struct wb_udp_view v = fr->v;
-	enum wb_pkt_verdict verdict = fr->verdict;
-	const struct wb_line_key *lk = fr->lk;
+	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct wb_udp_view v;
+	enum wb_pkt_verdict verdict = wb_pkt_decode(frame, m->data_len, dp->check_udp_sum, &v);
+	if (verdict == WB_PKT_FEED && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		verdict = WB_PKT_BAD_CHECKSUM;
+	const struct wb_line_key *lk = NULL;
+	if (verdict == WB_PKT_FEED) {
+		lk = wb_classify(&dp->cls, v.dst_addr, v.dst_port);
+		if (!lk)
+			verdict = WB_PKT_UNMATCHED;
+	}
 	INC(w->verdicts[verdict]);
 	if (verdict != WB_PKT_FEED) {
 		if (verdict == WB_PKT_TCP)
@@ -389,21 +360,11 @@ static int worker_main(void *arg)
 			INC(w->bursts);
 			uint64_t bytes = 0;
 			uint16_t nfree = 0, nhost = 0;
-			/* frame k+1 is classified and hinted to its feed before frame k is handled */
-			struct rx_frame fr[2];
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void *));
-			if (n > 1)
-				rte_prefetch0(rte_pktmbuf_mtod(pkts[1], void *));
-			classify_frame(dp, pkts[0], &fr[0]);
 			for (uint16_t k = 0; k < n; k++) {
-				if (k + 2 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 2], void *));
-				if (k + 1 < n) {
-					classify_frame(dp, pkts[k + 1], &fr[(k + 1) & 1]);
-					hint_frame(w, &fr[(k + 1) & 1]);
-				}
+				if (k + 1 < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 1], void *));
 				bytes += pkts[k]->pkt_len;
-				if (handle_frame(w, pkts[k], &fr[k & 1], t0, q->replay))
+				if (handle_frame(w, pkts[k], t0, q->replay))
 					host[nhost++] = pkts[k];
 				else
 					pkts[nfree++] = pkts[k];

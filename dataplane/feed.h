@@ -81,10 +81,6 @@ struct wb_feed_proto {
 	/* Hot path: one UDP payload. Appends events to out; never blocks or allocates. */
 	void (*on_datagram)(void *state, const uint8_t *payload, uint32_t len,
 			    const struct wb_rx_meta *meta, struct wb_event_batch *out);
-	/* Optional, hot path: the payload this worker hands to on_datagram next, given while it
-	 * still has the current one to apply, so the plug-in can start loading the state the
-	 * next one touches. Reads only: no counters, no state change, any bytes accepted. */
-	void (*prefetch)(void *state, const uint8_t *payload, uint32_t len);
 	/* Hot path, TCP feeds (on_datagram unused): one TCP segment of the feed's session, either
 	 * direction, decoded from a frame on the NIC ring. NULL for UDP feeds. */
 	void (*on_tcp_segment)(void *state, const struct wb_tcp_seg *seg, const struct wb_rx_meta *meta,

@@ -104,7 +104,6 @@ struct itch_feed {
 	_Atomic uint64_t held_packets, reorder_full, session_changes, block_overruns;
 	_Atomic uint64_t itch_short, itch_unknown, itch_empty, expected_seq;
 	struct itch_filter_slot filter;
-	const uint8_t *hinted; /* the payload itch_prefetch last started loading */
 };
 
 #define INC(x) atomic_fetch_add_explicit(&(x), 1, memory_order_relaxed)
@@ -302,9 +301,6 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 	uint16_t mlen;
 	int r = 0;
 	uint64_t applied = 0;
-	bool hinted = p == f->hinted;
-	if (hinted)
-		f->hinted = NULL;
 	do {
 		uint32_t n = 0;
 		uint64_t seq0 = seq;
@@ -325,11 +321,9 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 				INC(f->itch_empty);
 			seq++;
 		}
-		/* the first messages have no earlier ones to hide their loads behind: start them
-		 * all, unless the worker's hint started them while the previous packet applied */
-		for (uint32_t i = hinted ? 8 : 0; i < 8 && i < n; i++)
+		/* the first messages have no earlier ones to hide their loads behind: start them all */
+		for (uint32_t i = 0; i < 8 && i < n; i++)
 			wb_bookset_prefetch_itch(f->books, &msgs[i]);
-		hinted = false;
 		for (uint32_t i = 0; i < n; i++) {
 			if (i + 8 < n)
 				wb_bookset_prefetch_itch(f->books, &msgs[i + 8]);
@@ -797,30 +791,6 @@ static void check_recovery(struct itch_feed *f, struct wb_event_batch *out)
 	}
 }
 
-/* The worker's hint for its next packet: start loading the order slots and books of its
- * first new messages (the ones apply_packet would otherwise start with nothing to hide
- * behind). A duplicate from the other line, already applied, is left alone. */
-static void itch_prefetch(void *st, const uint8_t *p, uint32_t len)
-{
-	struct itch_feed *f = st;
-	struct wb_mold_hdr h;
-	struct wb_mold_iter it;
-	const uint8_t *msg;
-	uint16_t mlen;
-
-	if (wb_mold_parse(p, len, &h, &it) < 0 || h.seq + it.left <= f->expected)
-		return;
-	uint64_t seq = h.seq;
-	unsigned started = 0;
-	while (started < 8 && wb_mold_next(&it, &msg, &mlen) > 0) {
-		if (seq++ < f->expected)
-			continue;
-		wb_bookset_prefetch_itch_wire(f->books, msg, mlen);
-		started++;
-	}
-	f->hinted = p;
-}
-
 static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const struct wb_rx_meta *meta,
 			     struct wb_event_batch *out)
 {
@@ -969,7 +939,6 @@ const struct wb_feed_proto wb_feed_itch_mold = {
 	.create = itch_create,
 	.destroy = itch_destroy,
 	.on_datagram = itch_on_datagram,
-	.prefetch = itch_prefetch,
 	.on_idle = itch_on_idle,
 	.books = itch_books,
 	.counters = itch_counters,

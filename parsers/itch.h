@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
-
 #define WB_ITCH_PRICE4_SCALE 10000ULL     /* Price(4) */
 #define WB_ITCH_PRICE8_SCALE 100000000ULL /* Price(8), MWCB decline levels only */
 
@@ -89,37 +87,6 @@ size_t wb_itch_msg_len(uint8_t type);
 /* Decodes one message of len bytes (a longer message is accepted, the extra bytes
  * ignored). Returns WB_ITCH_OK or a wb_itch_err; never reads past p + len. */
 int wb_itch_decode(const uint8_t *p, size_t len, struct wb_itch_msg *out);
-
-/* The key fields of an order message (A F E C X D U: the reference is at offset 11 in
- * each, U's new reference at 19), read without a full decode so a worker can prefetch a
- * packet it has not decoded yet. Returns 1 with *locate, *ref and *new_ref (0 unless U)
- * set; 0 for any other type or a message too short to hold them. Never reads past p + len. */
-static inline int wb_itch_peek_order(const uint8_t *p, size_t len, uint16_t *locate, uint64_t *ref,
-				     uint64_t *new_ref)
-{
-	if (len < 19)
-		return 0;
-	switch (p[0]) {
-	case 'U':
-		if (len < 27)
-			return 0;
-		*new_ref = wb_be64(p + 19);
-		break;
-	case 'A':
-	case 'F':
-	case 'E':
-	case 'C':
-	case 'X':
-	case 'D':
-		*new_ref = 0;
-		break;
-	default:
-		return 0;
-	}
-	*locate = wb_be16(p + 1);
-	*ref = wb_be64(p + 11);
-	return 1;
-}
 
 /* Encodes m into buf (at least wb_itch_msg_len(m->type) bytes); returns the length or 0
  * for an unknown type. Used by the simulator and tests. */

@@ -172,71 +172,12 @@ static void test_declared_at_end_of_input(void **state)
 	wb_feed_itch_mold.destroy(st);
 }
 
-/* The worker's next-packet hint only loads: a feed hinted the way the worker hints it (the
- * next packet before each one, duplicates, heartbeats and garbage included, and a hint the
- * worker then does not follow) ends with the same events, counters and books as one never
- * hinted. */
-static void test_prefetch_hint_changes_nothing(void **state)
-{
-	(void)state;
-	static uint8_t pk[12][2048];
-	static struct wb_event ev_hint[4096], ev_plain[4096];
-	uint32_t len[12];
-	void *hinted = create(), *plain = create();
-	struct wb_event_batch bh = { ev_hint, 0, 4096, 0 }, bp = { ev_plain, 0, 4096, 0 };
-	struct wb_rx_meta m = { .ts_recv = 1, .flags = WB_RX_F_REPLAY };
-
-	len[0] = directory(pk[0], "DAY0000001", 1);
-	len[1] = packet(pk[1], "DAY0000001", 2, 20);  /* adds 2..21 */
-	len[2] = packet(pk[2], "DAY0000001", 2, 20);  /* the other line's copy */
-	len[3] = packet(pk[3], "DAY0000001", 12, 20); /* half new: 22..31 */
-	memcpy(pk[4], "DAY0000001", 10);              /* heartbeat */
-	wb_put_be64(pk[4] + 10, 32);
-	wb_put_be16(pk[4] + 18, 0);
-	len[4] = WB_MOLD_HDR_LEN;
-	len[5] = 7;                                    /* shorter than a Mold header */
-	len[6] = packet(pk[6], "DAY0000001", 32, 3) - 5; /* 32, 33; the third block runs past the end */
-	len[7] = packet(pk[7], "DAY0000001", 40, 2);  /* after a gap, held; its first message cut short */
-	wb_put_be16(pk[7] + WB_MOLD_HDR_LEN, 12);
-	len[8] = packet(pk[8], "DAY0000001", 32, 8);  /* 34..39 fill the gap */
-	const int n = 9;
-	for (int k = 0; k < n; k++) {
-		if (k + 1 < n)
-			wb_feed_itch_mold.prefetch(hinted, pk[k + 1], len[k + 1]);
-		if (k == 3) /* hinted, then overtaken: a later hint and a packet never hinted */
-			wb_feed_itch_mold.prefetch(hinted, pk[1], len[1]);
-		wb_feed_itch_mold.on_datagram(hinted, pk[k], len[k], &m, &bh);
-		wb_feed_itch_mold.on_datagram(plain, pk[k], len[k], &m, &bp);
-	}
-	wb_feed_itch_mold.on_idle(hinted, UINT64_MAX, &bh);
-	wb_feed_itch_mold.on_idle(plain, UINT64_MAX, &bp);
-	assert_int_equal(bp.n, 1 + 38); /* the directory, then adds 2..39 */
-	assert_int_equal(bh.n, bp.n);
-	assert_memory_equal(ev_hint, ev_plain, bp.n * sizeof(struct wb_event));
-	assert_int_equal(live_orders(hinted), 38);
-	assert_int_equal(live_orders(hinted), live_orders(plain));
-	struct wb_counter ch[128], cp[128];
-	size_t nh = wb_feed_itch_mold.counters(hinted, ch, 128), np = wb_feed_itch_mold.counters(plain, cp, 128);
-	assert_int_equal(nh, np);
-	for (size_t i = 0; i < nh && i < 128; i++) {
-		assert_string_equal(ch[i].name, cp[i].name);
-		assert_int_equal(ch[i].value, cp[i].value);
-	}
-	/* 1..41: the cut message and the block after it take their sequences too */
-	assert_int_equal(counter(hinted, "messages_total", -1), 41);
-	assert_int_equal(counter(hinted, "itch_short_messages_total", -1), 1);
-	assert_int_equal(counter(hinted, "block_overruns_total", -1), 1);
-	wb_feed_itch_mold.destroy(hinted);
-	wb_feed_itch_mold.destroy(plain);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arbitration_and_gap),
 		cmocka_unit_test(test_new_session_clears_and_noise_ignored),
 		cmocka_unit_test(test_declared_at_end_of_input),
-		cmocka_unit_test(test_prefetch_hint_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,15 @@ endif()
 
 set(WB_WARNINGS -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers)
 
+# The ITCH decoder's branch-free path shuffles bytes with SSSE3 (pshufb). Every x86-64
+# server CPU since 2007 has it, and DPDK 22.11 already requires SSE4.2; elsewhere the
+# decoder keeps its plain switch. Anything compiling parsers/itch.c uses these flags, so
+# the fuzz targets test the path the appliance runs.
+set(WB_PARSER_ARCH_FLAGS "")
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set(WB_PARSER_ARCH_FLAGS -mssse3)
+endif()
+
 if(WB_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)

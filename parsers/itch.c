@@ -7,6 +7,9 @@
 #include <string.h>
 #ifdef __SSSE3__
 #include <tmmintrin.h>
+#elif defined(__x86_64__)
+/* every x86-64 build, the fuzz targets included, must test the path the appliance runs */
+#error "parsers/itch.c: compile with WB_PARSER_ARCH_FLAGS (-mssse3), see cmake/WbCommon.cmake"
 #endif
 
 #include "wire.h"
@@ -73,7 +76,7 @@ static void fast_add(uint8_t slot, uint8_t type, const struct fast_field *f, siz
 		}
 	}
 	if (mpid_spaces)
-		memset(fill + offsetof(struct wb_itch_msg, u.add.mpid) - offsetof(struct wb_itch_msg, u), ' ', 4);
+		memset(fill + (offsetof(struct wb_itch_msg, u.add.mpid) - offsetof(struct wb_itch_msg, u)), ' ', 4);
 	for (int h = 0; h < 2; h++) {
 		for (int w = 0; w < 2; w++)
 			memcpy(&l->mask[h][w], sel[w] + 16 * h, 16);

@@ -34,9 +34,9 @@ size_t wb_itch_msg_len(uint8_t type)
 #ifdef __SSSE3__
 /* The order messages (A F E C X D U, 98% of a day) decode without a branch on their type:
  * a type the predictor cannot guess costs a mispredict per message, more than the rest
- * of the parse. Each is two byte shuffles of two 16-byte loads inside [p, p + need): the
- * shuffle masks put every field at its place in the struct, big-endian fields reversed.
- * Built once from the field lists below, checked against the switch by the tests. */
+ * of the parse. Each is five byte shuffles of three 16-byte loads inside [p, p + need):
+ * the masks put every field at its place in the struct, big-endian fields reversed.
+ * Built once from the field lists below; the roundtrip, capture and fuzz tests run it. */
 #define FAST_TYPES 8 /* slot 0: not a fast type */
 
 struct fast_layout {

@@ -323,8 +323,10 @@ int main(int argc, char **argv)
 
 	double t_frame = 1e9, t_parse = 1e9, t_hframe = 1e9, t_hparse = 1e9;
 	uint8_t *hot = malloc(HOT_WINDOW);
-	if (!hot)
+	if (!hot) {
+		fprintf(stderr, "bench_itch: no memory for the %u KB in-cache window\n", HOT_WINDOW >> 10);
 		return 1;
+	}
 	for (int i = 0; i < 3; i++) {
 		t_frame = best_of(t_frame, pass_framing(&st, &sink));
 		t_parse = best_of(t_parse, pass_parse(&st, &sink, &errors));

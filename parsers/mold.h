@@ -49,9 +49,11 @@ static inline int wb_mold_next(struct wb_mold_iter *it, const uint8_t **msg, uin
 /* Builds a request packet (section 1.2) into buf (>= 20 bytes); returns its length. */
 size_t wb_mold_build_request(uint8_t *buf, const char session[WB_MOLD_SESSION_LEN], uint64_t seq, uint16_t count);
 
+/* Bytes ahead the file walk prefetches (docs/performance.md, "Fourth pass": the scan). */
+#define WB_ITCH_FILE_PREFETCH 2048
+
 /* Nasdaq file framing for offline use: u16 BE length then the message. Same iterator
  * contract as wb_mold_next, without a block count. */
-#define WB_ITCH_FILE_PREFETCH 2048 /* bytes ahead; bench_itch from DRAM: 5.5 -> 3.7 ns/msg parse */
 struct wb_itch_file_iter {
 	const uint8_t *p;
 	const uint8_t *end;

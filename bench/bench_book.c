@@ -11,15 +11,16 @@
  *
  * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
  *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
- *   way a worker handles packets: decode a packet's worth of messages (32), then apply
- *   them, calling wb_bookset_prefetch_itch DIST messages ahead (and optionally
- *   wb_bookset_prefetch_itch_deep DIST/2 ahead), then publish. Passes on fresh books: no
- *   prefetch, 8, 8 + deep, 16 + deep (publishing per packet), and 8 + deep
- *   publishing once per 32 packets as a worker does per rx burst; parse-only first. Each
- *   pass runs twice: untimed for ns/message over the whole pass (decode + apply +
- *   publish), then with rdtsc around every message for the per-message distribution.
- *   WB_BENCH_PASS=ahead,deep,publish_packets,repeats runs only that pass, untimed, repeats
- *   times (for A/B runs of two builds). */
+ *   way a worker handles packets: decode a packet's worth of messages (32), apply them,
+ *   publish once per 32 packets (a worker's rx burst). Passes on fresh books, after a
+ *   parse-only baseline: "burst" (wb_bookset_apply_itch_burst per packet, as the worker
+ *   does), "single" (one wb_bookset_apply_itch per message), "single-pf8" (plus
+ *   wb_bookset_prefetch_itch 8 messages ahead) and "single-pf8-deep" (plus
+ *   wb_bookset_prefetch_itch_deep at 4). Each pass runs twice: untimed for ns/message over
+ *   the whole pass (decode + apply + publish), then with rdtsc around every message (every
+ *   packet for bursts) for the distribution, with single passes' means by message type.
+ *   WB_BENCH_PASS=name,repeats runs only that pass, untimed, repeats times (A/B runs);
+ *   WB_BENCH_DAY_CACHE=FILE keeps the generated day in FILE for the next run. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -238,6 +239,7 @@ static double tsc_per_ns(void)
 struct dist {
 	uint64_t *hist;
 	uint64_t n, sum, max;
+	uint64_t type_n[256], type_sum[256]; /* per message type (day mode) */
 };
 
 static inline void dist_add(struct dist *d, uint64_t c)
@@ -323,6 +325,52 @@ out_destroy:
 	return rc < 0 ? rc : 0;
 }
 
+/* WB_BENCH_DAY_CACHE=FILE keeps a generated day between runs (generating 24M messages
+ * takes longer than benchmarking them; A/B runs of two builds want many short processes).
+ * The file holds the generator's arguments, its stats and the stream; any mismatch
+ * regenerates. */
+struct day_cache_hdr {
+	char magic[8];
+	uint64_t messages, symbols, seed, msgs, len;
+	struct wb_sim_stats ss;
+};
+
+static int day_load(struct day *d, const char *path, uint64_t messages, uint32_t symbols, uint64_t seed)
+{
+	struct day_cache_hdr h;
+	FILE *f = fopen(path, "rb");
+	int ok = 0;
+
+	if (!f)
+		return 0;
+	if (fread(&h, sizeof(h), 1, f) == 1 && memcmp(h.magic, "WBDAY01", 8) == 0 && h.messages == messages &&
+	    h.symbols == symbols && h.seed == seed && (d->buf = malloc(h.len + 64)) != NULL) {
+		ok = fread(d->buf, 1, h.len, f) == h.len;
+		if (ok) {
+			d->len = h.len;
+			d->msgs = h.msgs;
+			d->ss = h.ss;
+		} else {
+			free(d->buf);
+			d->buf = NULL;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+static void day_save(const struct day *d, const char *path, uint64_t messages, uint32_t symbols, uint64_t seed)
+{
+	struct day_cache_hdr h = { .magic = "WBDAY01", .messages = messages, .symbols = symbols, .seed = seed,
+				   .msgs = d->msgs, .len = d->len, .ss = d->ss };
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(&h, sizeof(h), 1, f) != 1 || fwrite(d->buf, 1, d->len, f) != d->len)
+		fprintf(stderr, "bench_book: cannot write the day cache %s (continuing)\n", path);
+	if (f)
+		fclose(f);
+}
+
 static double day_parse(const struct day *d, uint64_t *sink)
 {
 	struct wb_itch_file_iter it = { d->buf, d->buf + d->len };
@@ -338,13 +386,31 @@ static double day_parse(const struct day *d, uint64_t *sink)
 	return now_s() - t0;
 }
 
-/* One pass on fresh books; returns seconds, fills the per-message distribution. */
-static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned ahead, int deep, unsigned pub_every,
-		    struct dist *dist, double *secs, uint64_t *publish_cycles, struct wb_bookset_stats *st)
+/* How a pass hands messages to the book. */
+struct pass {
+	const char *name;
+	int burst;	    /* 1: wb_bookset_apply_itch_burst per packet (the worker's call) */
+	unsigned ahead;	    /* single calls: wb_bookset_prefetch_itch this many messages ahead */
+	int deep;	    /* single calls: wb_bookset_prefetch_itch_deep at ahead / 2 */
+	unsigned pub_every; /* packets between wb_bookset_publish calls */
+};
+
+static const struct pass passes[] = {
+	{ "burst", 1, 0, 0, 32 }, /* what a worker does: a call per packet, publish per rx burst */
+	{ "single", 0, 0, 0, 32 },
+	{ "single-pf8", 0, 8, 0, 32 },
+	{ "single-pf8-deep", 0, 8, 1, 32 },
+};
+
+/* One pass on fresh books; returns seconds. The timed pass fills dist: per message for
+ * single calls, per packet for bursts (the TSC read inside a burst is not possible). */
+static int day_book(const struct day *d, const struct wb_book_opts *bo, const struct pass *ps, struct dist *dist,
+		    double *secs, uint64_t *publish_cycles, struct wb_bookset_stats *st)
 {
 	unsigned packets = 0;
 	struct wb_itch_file_iter it = { d->buf, d->buf + d->len };
 	struct wb_itch_msg burst[DAY_BURST];
+	uint64_t seqs[DAY_BURST];
 	struct wb_event ev[DAY_BURST * 4];
 	struct wb_event_batch batch = { .ev = ev, .cap = DAY_BURST * 4 };
 	struct wb_msg_meta meta = { 0 };
@@ -352,6 +418,7 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned
 	const uint8_t *p;
 	uint16_t l;
 	uint64_t seq = 0;
+	unsigned ahead = ps->ahead;
 	int rc = wb_bookset_create(bo, &bs);
 
 	if (rc)
@@ -360,27 +427,42 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, unsigned
 	for (;;) {
 		unsigned n = 0;
 
-		while (n < DAY_BURST && wb_itch_file_next(&it, &p, &l) == 1)
-			wb_itch_decode(p, l, &burst[n++]);
+		while (n < DAY_BURST && wb_itch_file_next(&it, &p, &l) == 1) {
+			wb_itch_decode(p, l, &burst[n]);
+			seqs[n++] = ++seq;
+		}
 		if (n == 0)
 			break;
-		for (unsigned i = 0; i < ahead && i < n; i++)
-			wb_bookset_prefetch_itch(bs, &burst[i]);
 		batch.n = 0;
-		/* the timed pass reads the TSC around every message; the untimed one gives ns/msg */
-		for (unsigned i = 0; i < n; i++) {
+		if (ps->burst) {
 			uint64_t c0 = dist ? __rdtsc() : 0;
 
-			if (ahead && i + ahead < n)
-				wb_bookset_prefetch_itch(bs, &burst[i + ahead]);
-			if (deep && i + ahead / 2 < n)
-				wb_bookset_prefetch_itch_deep(bs, &burst[i + ahead / 2]);
-			meta.seq = ++seq;
-			wb_bookset_apply_itch(bs, &burst[i], &meta, &batch);
+			wb_bookset_apply_itch_burst(bs, burst, seqs, n, 0, 0, &batch);
 			if (dist)
 				dist_add(dist, __rdtsc() - c0);
+		} else {
+			for (unsigned i = 0; i < ahead && i < n; i++)
+				wb_bookset_prefetch_itch(bs, &burst[i]);
+			/* the timed pass reads the TSC around every message; the untimed one gives ns/msg */
+			for (unsigned i = 0; i < n; i++) {
+				uint64_t c0 = dist ? __rdtsc() : 0;
+
+				if (ahead && i + ahead < n)
+					wb_bookset_prefetch_itch(bs, &burst[i + ahead]);
+				if (ps->deep && i + ahead / 2 < n)
+					wb_bookset_prefetch_itch_deep(bs, &burst[i + ahead / 2]);
+				meta.seq = seqs[i];
+				wb_bookset_apply_itch(bs, &burst[i], &meta, &batch);
+				if (dist) {
+					uint64_t c = __rdtsc() - c0;
+
+					dist_add(dist, c);
+					dist->type_n[(uint8_t)burst[i].type]++;
+					dist->type_sum[(uint8_t)burst[i].type] += c;
+				}
+			}
 		}
-		if (++packets % pub_every == 0) {
+		if (++packets % ps->pub_every == 0) {
 			uint64_t p0 = __rdtsc();
 			wb_bookset_publish(bs);
 			*publish_cycles += __rdtsc() - p0;
@@ -399,17 +481,21 @@ static int day_main(int argc, char **argv)
 	uint64_t messages = argc > 2 ? strtoull(argv[2], NULL, 10) : 24000000;
 	uint32_t symbols = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 3000;
 	uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
-	/* the last pass publishes once per 32 packets, as a worker does once per rx burst */
-	static const unsigned aheads[] = { 0, 8, 8, 16, 8 }, deeps[] = { 0, 0, 1, 1, 1 }, pubs[] = { 1, 1, 1, 1, 32 };
 	struct day d = { 0 };
 	uint64_t sink = 0;
 	double tpn, tparse = 1e9;
 	int rc;
 
-	rc = day_generate(&d, messages, symbols, seed);
-	if (rc) {
-		fprintf(stderr, "bench_book: wbsim: %s\n", strerror(-rc));
-		return 1;
+	const char *cache = getenv("WB_BENCH_DAY_CACHE");
+
+	if (!cache || !day_load(&d, cache, messages, symbols, seed)) {
+		rc = day_generate(&d, messages, symbols, seed);
+		if (rc) {
+			fprintf(stderr, "bench_book: wbsim: %s\n", strerror(-rc));
+			return 1;
+		}
+		if (cache)
+			day_save(&d, cache, messages, symbols, seed);
 	}
 	/* a worker's memory is resident: no page faults inside the timed passes */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))
@@ -429,20 +515,32 @@ static int day_main(int argc, char **argv)
 	       100.0 * (double)(d.ss.per_type['E'] + d.ss.per_type['C']) / (double)d.msgs,
 	       100.0 * (double)d.ss.per_type['X'] / (double)d.msgs, (unsigned long long)d.ss.orders_added,
 	       (unsigned long long)d.ss.peak_live_orders, tpn);
-	/* WB_BENCH_PASS=ahead,deep,publish_every,repeats: only that pass, untimed, repeated
-	 * (A/B comparisons of two builds on a noisy machine want many short samples) */
+	/* WB_BENCH_PASS=name,repeats: only that pass, untimed, repeated (A/B comparisons of
+	 * two builds on a noisy machine want many short samples) */
 	const char *only = getenv("WB_BENCH_PASS");
-	unsigned oa, od, op, orep;
-	if (only && sscanf(only, "%u,%u,%u,%u", &oa, &od, &op, &orep) == 4 && op > 0) {
+	if (only) {
+		char name[32];
+		unsigned orep = 1;
+		const struct pass *ps = NULL;
+
+		if (sscanf(only, "%31[^,],%u", name, &orep) < 1)
+			name[0] = '\0';
+		for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++)
+			if (strcmp(passes[k].name, name) == 0)
+				ps = &passes[k];
+		if (!ps) {
+			fprintf(stderr, "bench_book: WB_BENCH_PASS=%s: no such pass (burst, single, single-pf8, "
+					"single-pf8-deep)\n", only);
+			return 2;
+		}
 		for (unsigned r = 0; r < orep; r++) {
 			struct wb_bookset_stats st;
 			double secs;
 			uint64_t pub = 0;
 
-			if (day_book(&d, &bo, oa, (int)od, op, NULL, &secs, &pub, &st))
+			if (day_book(&d, &bo, ps, NULL, &secs, &pub, &st))
 				return 1;
-			printf("pass prefetch %u deep %u publish/%u: %.1f ns/msg\n", oa, od, op * DAY_BURST,
-			       secs * 1e9 / (double)d.msgs);
+			printf("pass %s: %.1f ns/msg\n", ps->name, secs * 1e9 / (double)d.msgs);
 		}
 		free(d.buf);
 		return 0;
@@ -452,29 +550,37 @@ static int day_main(int argc, char **argv)
 		tparse = t < tparse ? t : tparse;
 	}
 	printf("parse only (framing + decode, best of 3)   %6.1f ns/msg\n", tparse * 1e9 / (double)d.msgs);
-	for (size_t k = 0; k < sizeof(aheads) / sizeof(aheads[0]); k++) {
+	for (size_t k = 0; k < sizeof(passes) / sizeof(passes[0]); k++) {
+		const struct pass *ps = &passes[k];
 		struct dist dist = { .hist = calloc(HIST, sizeof(uint64_t)) };
 		struct wb_bookset_stats st;
-		double secs;
-		uint64_t pub = 0;
+		double secs, tsecs;
+		uint64_t pub = 0, tpub = 0;
 
 		if (!dist.hist)
 			return 1;
-		double tsecs;
-		uint64_t tpub = 0;
-		rc = day_book(&d, &bo, aheads[k], deeps[k], pubs[k], NULL, &secs, &pub, &st);
+		rc = day_book(&d, &bo, ps, NULL, &secs, &pub, &st);
 		if (!rc)
-			rc = day_book(&d, &bo, aheads[k], deeps[k], pubs[k], &dist, &tsecs, &tpub, &st);
+			rc = day_book(&d, &bo, ps, &dist, &tsecs, &tpub, &st);
 		if (rc) {
 			fprintf(stderr, "bench_book: wb_bookset_create: %s\n", strerror(-rc));
 			return 1;
 		}
-		printf("parse + book, prefetch %2u ahead%s, publish per %4u msgs: %6.1f ns/msg (%.1f M msg/s, x%.1f parse)\n",
-		       aheads[k], deeps[k] ? " + deep at half" : "               ", pubs[k] * DAY_BURST,
+		printf("parse + book, %-16s: %6.1f ns/msg (%.1f M msg/s, x%.1f parse)\n", ps->name,
 		       secs * 1e9 / (double)d.msgs, (double)d.msgs / secs / 1e6, secs / tparse);
-		dist_print("  timed pass: prefetch + apply", &dist, tpn);
-		printf("  publish: %.1f ns per call, %.1f ns/msg; timed pass total %.1f ns/msg\n",
-		       (double)pub / tpn / ((double)d.msgs / DAY_BURST / pubs[k]), (double)pub / tpn / (double)d.msgs,
+		if (ps->burst) {
+			dist_print("  timed pass: per packet", &dist, tpn);
+		} else {
+			dist_print("  timed pass: per message", &dist, tpn);
+			printf("  mean by type (ns, share):");
+			for (int t = 0; t < 256; t++)
+				if (dist.type_n[t] * 1000 >= dist.n)
+					printf(" %c %.1f (%.1f%%)", t,
+					       (double)dist.type_sum[t] / (double)dist.type_n[t] / tpn,
+					       100.0 * (double)dist.type_n[t] / (double)dist.n);
+			printf("\n");
+		}
+		printf("  publish: %.1f ns/msg; timed pass total %.1f ns/msg\n", (double)pub / tpn / (double)d.msgs,
 		       tsecs * 1e9 / (double)d.msgs);
 		if (k == 0)
 			printf("  book: %llu live orders at end, %llu levels, integrity %llu, table full %llu/%llu, "

@@ -8,12 +8,13 @@
 #include <numa.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define NIL 0u /* index 0 of the order and level pools is never used */
+#define NIL 0u /* level 0 of the pool is never used: an order slot with level NIL is empty */
 #define SIDE_BID 0
 #define SIDE_ASK 1
 #define READ_RETRIES 4096
@@ -21,9 +22,12 @@
 #define ARENA_MIN_CAP 4u
 #define HUGE_PAGE (2u << 20)
 #define SWEEP_SLOTS 16384u /* slots a service call sweeps: 512 KiB, tens of microseconds */
-/* per-message helpers, inlined whatever gcc's size heuristics say (callgrind: 385 -> 348
- * instructions per apply, docs/performance.md "Third pass") */
+#define EV_MAX_PER_MSG 4   /* most events one ITCH message emits (C: too large, exec, trade) */
+/* per-message helpers, inlined whatever gcc's size heuristics say: the apply path is a few
+ * hundred instructions and every call, spill and reload shows (docs/performance.md) */
 #define HOT_INLINE inline __attribute__((always_inline))
+/* the exceptional paths: kept out of line so the common ones stay short */
+#define COLD __attribute__((noinline, cold))
 
 #define NAME_DIRTY 0x4u /* top_dirty bit: the symbol's name changed since the last publish */
 
@@ -37,23 +41,24 @@
 	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) - (v), memory_order_relaxed)
 #define CNT_GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
 
-/* A resting order, stored in its own hash slot (open addressing keyed by ref): one cache
- * line holds both the lookup and the record. level == NIL marks an empty slot. The price
- * lives in the level. 32 bytes, 32-aligned: two per cache line, never split.
- * The queue at a level is arrival order, kept as a stamp rather than links: linking an
- * add behind the level's tail, or unlinking a delete from its neighbours, would touch one
- * or two more random slots per message (DRAM misses, most of the cost of a day). */
+/* A resting order: 32 bytes, 32-aligned, two per cache line, never split. Its price is its
+ * level's. The queue at a level is arrival order, kept as a stamp rather than links:
+ * linking an add behind the level's tail, or unlinking a delete from its neighbours, would
+ * touch one or two more random orders per message (DRAM misses, most of the cost of a day). */
 struct order {
 	uint64_t ref;
 	uint64_t arrival; /* bookset-wide add count when added: the queue position */
-	uint32_t level;
+	uint32_t level;	  /* pool index of its level; NIL: the slot is empty */
 	uint32_t shares;
 	uint16_t locate;
 	uint8_t side; /* SIDE_BID / SIDE_ASK */
 	uint8_t pad[5];
 } __attribute__((aligned(32)));
 
-/* A price level: the aggregate its queue of orders adds up to. */
+_Static_assert(sizeof(struct order) == 32, "two orders per cache line");
+
+/* A price level: the aggregate its queue of orders adds up to. Records stay where they
+ * are while the level lives, so an order reaches its level in one load, without a search. */
 struct level {
 	int64_t price;
 	uint64_t shares;
@@ -114,19 +119,25 @@ struct snap {
 struct region {
 	void *p;
 	size_t n;
-	int numa;
 };
 
 struct wb_bookset {
 	/* hot, writer only */
-	struct order *orders; /* slots 1..hash_mask+1; slot 0 (NIL) is never used */
-	uint64_t hash_mask;
-	unsigned hash_shift;
-	uint32_t max_disp;    /* longest distance from home any order was stored at */
-	uint64_t last_add_ref, add_stride; /* stride predictor of the next new reference */
-	uint64_t arrivals;		   /* orders added so far: the next order's arrival */
-	uint64_t stale_orders; /* orders of reset books still in the table: 0 on the hot path */
-	uint32_t sweep_at; /* next slot the sweep of stale orders looks at */
+	/* Orders live in a ring indexed by reference (ref & ring_mask): exchanges number
+	 * orders in sequence, so adds fill the ring front to back and the many orders that die
+	 * young are found where they were just written. An order still live when a reference
+	 * one ring later claims its slot moves to the survivor table (open addressing). */
+	struct order *ring;
+	uint64_t ring_mask;
+	struct order *surv;
+	uint64_t surv_mask;
+	unsigned surv_shift;
+	uint32_t surv_disp;    /* longest distance from home any survivor was stored at */
+	uint64_t nsurv;	       /* orders in the survivor table (live or stale) */
+	uint64_t hi_ref;       /* highest reference ever added: a higher one cannot be live */
+	uint64_t arrivals;     /* orders added so far: the next order's arrival */
+	uint64_t stale_orders; /* orders of reset books still in the tables: 0 on the hot path */
+	uint64_t sweep_at;     /* next slot the sweep of stale orders looks at (ring, then survivors) */
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -149,39 +160,52 @@ struct wb_bookset {
 	_Atomic uint32_t requests_pending;
 	uint64_t memory_bytes;
 
-	struct region r_orders, r_levels, r_arena, r_books, r_dirty, r_snaps;
+	struct region r_ring, r_surv, r_levels, r_arena, r_books, r_dirty, r_snaps;
 };
 
-/* Context of one message being applied. */
+/* Context of the message being applied, copied into its events. */
 struct apply {
 	struct wb_bookset *bs;
 	struct wb_event_batch *out;
 	uint64_t ts, seq, ts_recv;
-	uint8_t flags;
+	uint8_t flags; /* this message's: base, plus STALE when its book is frozen or stale */
+	uint8_t base;  /* the caller's flags */
 };
 
 /* ---------------------------------------------------------------- memory */
 
+/* Maps n bytes (2 MiB-aligned when that large) on node (or local for -1), backed by
+ * transparent huge pages where the kernel gives them, and touches every page now so the
+ * hot path never takes a page fault. The mapping starts PROT_NONE: under
+ * mlockall(MCL_FUTURE), as latency-minded processes run, a readable mapping is populated
+ * with small pages the moment it is made, before the huge-page advice could apply (seen:
+ * 16 of 64 MiB huge that way, all of it this way). */
 static int region_alloc(struct region *r, size_t n, int node)
 {
 	size_t align = n >= HUGE_PAGE ? HUGE_PAGE : 4096;
+	uint8_t *raw, *p;
 
 	n = (n + 4095) & ~(size_t)4095;
-	r->n = n;
-	r->numa = 0;
-	if (node >= 0 && numa_available() >= 0) {
-		r->p = numa_alloc_onnode(n, node);
-		r->numa = 1;
-	} else if (posix_memalign(&r->p, align, n) != 0) {
-		r->p = NULL;
-	}
-	if (!r->p)
+	raw = mmap(NULL, n + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
 		return -ENOMEM;
+	p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	if (raw + n + align > p + n)
+		munmap(p + n, (size_t)(raw + n + align - (p + n)));
+	if (node >= 0 && numa_available() >= 0)
+		numa_tonode_memory(p, n, node);
 	/* random probes over hundreds of MiB: 2 MiB pages cut the TLB misses (best effort) */
 	if (n >= HUGE_PAGE)
-		(void)madvise(r->p, n, MADV_HUGEPAGE);
-	/* touch every page now so the hot path never takes a page fault */
-	memset(r->p, 0, n);
+		(void)madvise(p, n, MADV_HUGEPAGE);
+	if (mprotect(p, n, PROT_READ | PROT_WRITE)) {
+		munmap(p, n);
+		return -ENOMEM;
+	}
+	memset(p, 0, n);
+	r->p = p;
+	r->n = n;
 	return 0;
 }
 
@@ -189,10 +213,7 @@ static void region_free(struct region *r)
 {
 	if (!r->p)
 		return;
-	if (r->numa)
-		numa_free(r->p, r->n);
-	else
-		free(r->p);
+	munmap(r->p, r->n);
 	r->p = NULL;
 }
 
@@ -201,10 +222,24 @@ static struct snap *snap_of(const struct wb_bookset *bs, uint32_t locate)
 	return (struct snap *)(bs->snaps + (size_t)locate * bs->snap_stride);
 }
 
+static uint64_t pow2_at_least(uint64_t n, unsigned *bits)
+{
+	uint64_t p = 16;
+	unsigned b = 4;
+
+	while (p < n) {
+		p <<= 1;
+		b++;
+	}
+	if (bits)
+		*bits = b;
+	return p;
+}
+
 int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 {
 	struct wb_bookset *bs;
-	uint64_t hcap;
+	uint64_t rcap, scap;
 	unsigned bits;
 	int rc;
 
@@ -217,22 +252,27 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 		return -ENOMEM;
 	bs->opts = *opts;
 
-	/* load factor <= 2/3 at a full table keeps linear probes short */
-	for (bits = 4, hcap = 16; hcap < 3ull * opts->max_orders / 2; bits++, hcap <<= 1)
-		;
-	bs->hash_mask = hcap - 1;
-	bs->hash_shift = 64 - bits;
+	/* the ring spans at least max_orders consecutive references; the survivor table can
+	 * hold every live order at load <= 2/3, which keeps its linear probes short */
+	rcap = pow2_at_least(opts->max_orders, NULL);
+	scap = pow2_at_least(3ull * opts->max_orders / 2, &bits);
+	bs->ring_mask = rcap - 1;
+	bs->surv_mask = scap - 1;
+	bs->surv_shift = 64 - bits;
 	/* the arena holds every side's sorted array; 4x covers doubling slack and classes */
 	bs->arena_cap = 4 * opts->max_levels + 2 * ARENA_MIN_CAP * opts->max_symbols;
 	bs->snap_stride = (sizeof(struct snap) + 2 * (size_t)opts->snapshot_depth * sizeof(struct wb_level) + 63) &
 			  ~(size_t)63;
 
-	rc = region_alloc(&bs->r_orders, (hcap + 1) * sizeof(struct order), opts->numa_node);
+	rc = region_alloc(&bs->r_ring, rcap * sizeof(struct order), opts->numa_node);
 	if (rc)
 		goto out_free_bs;
+	rc = region_alloc(&bs->r_surv, scap * sizeof(struct order), opts->numa_node);
+	if (rc)
+		goto out_free_ring;
 	rc = region_alloc(&bs->r_levels, ((size_t)opts->max_levels + 1) * sizeof(struct level), opts->numa_node);
 	if (rc)
-		goto out_free_orders;
+		goto out_free_surv;
 	rc = region_alloc(&bs->r_arena, (size_t)bs->arena_cap * sizeof(struct lvent), opts->numa_node);
 	if (rc)
 		goto out_free_levels;
@@ -246,20 +286,20 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 	if (rc)
 		goto out_free_dirty;
 
-	bs->orders = bs->r_orders.p;
+	bs->ring = bs->r_ring.p;
+	bs->surv = bs->r_surv.p;
 	bs->levels = bs->r_levels.p;
 	bs->arena = bs->r_arena.p;
 	bs->books = bs->r_books.p;
 	bs->dirty_list = bs->r_dirty.p;
 	bs->snaps = bs->r_snaps.p;
-	bs->memory_bytes = sizeof(*bs) + bs->r_orders.n + bs->r_levels.n + bs->r_arena.n +
+	bs->memory_bytes = sizeof(*bs) + bs->r_ring.n + bs->r_surv.n + bs->r_levels.n + bs->r_arena.n +
 			   bs->r_books.n + bs->r_dirty.n + bs->r_snaps.n;
 
 	/* level free list in index order, so a fresh pool fills memory front to back */
 	for (uint32_t i = 1; i <= opts->max_levels; i++)
 		bs->levels[i].free_next = i < opts->max_levels ? i + 1 : NIL;
 	bs->level_free = 1;
-	bs->sweep_at = 1;
 	for (uint32_t l = 0; l < opts->max_symbols; l++) {
 		struct book *b = &bs->books[l];
 		struct snap *sn = snap_of(bs, l);
@@ -279,8 +319,10 @@ out_free_arena:
 	region_free(&bs->r_arena);
 out_free_levels:
 	region_free(&bs->r_levels);
-out_free_orders:
-	region_free(&bs->r_orders);
+out_free_surv:
+	region_free(&bs->r_surv);
+out_free_ring:
+	region_free(&bs->r_ring);
 out_free_bs:
 	free(bs);
 	return rc;
@@ -295,109 +337,138 @@ void wb_bookset_destroy(struct wb_bookset *bs)
 	region_free(&bs->r_books);
 	region_free(&bs->r_arena);
 	region_free(&bs->r_levels);
-	region_free(&bs->r_orders);
+	region_free(&bs->r_surv);
+	region_free(&bs->r_ring);
 	free(bs);
 }
 
-/* ---------------------------------------------------------------- order hash */
+/* ---------------------------------------------------------------- order store */
 
-/* Slots are numbered 1..hash_mask+1 so that 0 stays NIL in the queue links. ITCH assigns
- * references in sequence: homes taken from their low bits pile up once the references wrap
- * around the table (each order displaced by an older survivor displaces the next one; on a
- * 32M-message day probes grew to thousands). Fibonacci hashing scatters them instead. */
-static inline uint32_t hash_home(const struct wb_bookset *bs, uint64_t ref)
+static inline struct order *ring_slot(const struct wb_bookset *bs, uint64_t ref)
 {
-	return (uint32_t)((ref * 0x9E3779B97F4A7C15ull) >> bs->hash_shift) + 1;
+	return &bs->ring[ref & bs->ring_mask];
 }
 
-static inline uint32_t slot_next(const struct wb_bookset *bs, uint32_t i)
+/* Survivors are scattered by Fibonacci hashing: they are the orders whose references the
+ * ring has wrapped past, and low bits would pile them up in runs. */
+static inline uint64_t surv_home(const struct wb_bookset *bs, uint64_t ref)
 {
-	return (uint32_t)(i & bs->hash_mask) + 1;
+	return (ref * 0x9E3779B97F4A7C15ull) >> bs->surv_shift;
 }
 
-/* Slot holding ref, or NIL when absent (never further than max_disp from home). */
-static inline uint32_t hash_find(const struct wb_bookset *bs, uint64_t ref)
+/* Survivor slot holding ref, or NULL (never further than surv_disp from home). */
+static inline struct order *surv_find(const struct wb_bookset *bs, uint64_t ref)
 {
-	uint32_t i = hash_home(bs, ref);
+	uint64_t i = surv_home(bs, ref);
 
-	for (uint32_t d = 0; d <= bs->max_disp; d++, i = slot_next(bs, i)) {
-		if (bs->orders[i].level == NIL)
-			return NIL;
-		if (bs->orders[i].ref == ref)
-			return i;
+	for (uint32_t d = 0; d <= bs->surv_disp; d++, i = (i + 1) & bs->surv_mask) {
+		struct order *o = &bs->surv[i];
+
+		if (o->level == NIL)
+			return NULL;
+		if (o->ref == ref)
+			return o;
 	}
-	return NIL;
+	return NULL;
 }
 
-/* One probe for an add: the slot already holding ref (*dup = 1), or the first empty slot
- * from ref's home, where the add stores it (no tombstones: ref cannot sit past it). */
-static inline uint32_t hash_add_slot(struct wb_bookset *bs, uint64_t ref, int *dup, uint32_t *disp)
+/* Moves an order (not in the table) into the survivor table: the first empty slot from
+ * its home (no tombstones, so nothing with its reference sits past it). */
+static void surv_insert(struct wb_bookset *bs, const struct order *src)
 {
-	uint32_t i = hash_home(bs, ref), d = 0;
+	uint64_t i = surv_home(bs, src->ref);
+	uint32_t d = 0;
 
-	while (bs->orders[i].level != NIL) {
-		if (bs->orders[i].ref == ref) {
-			*dup = 1;
-			return i;
-		}
-		i = slot_next(bs, i);
+	while (bs->surv[i].level != NIL) {
+		i = (i + 1) & bs->surv_mask;
 		d++;
 	}
-	*dup = 0;
-	*disp = d;
-	return i;
+	bs->surv[i] = *src;
+	if (d > bs->surv_disp)
+		bs->surv_disp = d;
+	bs->nsurv++;
 }
 
-/* Empties slot i. Backward-shift deletion: no tombstones, probe chains stay short; a
- * shifted order keeps its arrival, so its queue position. No order sits more
- * than max_disp past its home, so the scan stops there even inside a long run of
- * sequential references (all at home) instead of walking the whole run. */
-static void hash_erase(struct wb_bookset *bs, uint32_t i)
+/* Empties survivor slot i. Backward-shift deletion: no tombstones, probe chains stay short;
+ * a shifted order keeps its arrival, so its queue position. No order sits more than
+ * surv_disp past its home, so the scan stops there even inside a long run. */
+static void surv_erase(struct wb_bookset *bs, uint64_t i)
 {
-	uint32_t j = i;
+	uint64_t j = i, mask = bs->surv_mask;
 
 	for (;;) {
-		j = slot_next(bs, j);
-		if (bs->orders[j].level == NIL || ((j - i) & bs->hash_mask) > bs->max_disp)
+		j = (j + 1) & mask;
+		if (bs->surv[j].level == NIL || ((j - i) & mask) > bs->surv_disp)
 			break;
-		uint32_t k = hash_home(bs, bs->orders[j].ref);
-		if (((j - k) & bs->hash_mask) >= ((j - i) & bs->hash_mask)) {
-			bs->orders[i] = bs->orders[j];
+		uint64_t k = surv_home(bs, bs->surv[j].ref);
+		if (((j - k) & mask) >= ((j - i) & mask)) {
+			bs->surv[i] = bs->surv[j];
 			i = j;
 		}
 	}
-	bs->orders[i].level = NIL;
+	bs->surv[i].level = NIL;
+	bs->nsurv--;
 }
 
-/* A reset leaves its book's orders in the table (finding them all would mean a scan of
- * it, too long to hold the feed for): they are stale, treated as absent wherever met and
- * erased by the sweep of wb_bookset_service. Only looked at while bs->stale_orders != 0. */
-static inline bool order_stale(const struct wb_bookset *bs, uint32_t oi)
+static inline bool in_ring(const struct wb_bookset *bs, const struct order *o)
 {
-	const struct order *o = &bs->orders[oi];
+	return o >= bs->ring && o <= bs->ring + bs->ring_mask;
+}
 
+/* Frees o's slot. A survivor's slot may be refilled by the shift. */
+static HOT_INLINE void slot_free(struct wb_bookset *bs, struct order *o)
+{
+	if (__builtin_expect(in_ring(bs, o), 1))
+		o->level = NIL;
+	else
+		surv_erase(bs, (uint64_t)(o - bs->surv));
+}
+
+/* The live record of ref, ignoring staleness, or NULL. */
+static HOT_INLINE struct order *order_locate(const struct wb_bookset *bs, uint64_t ref)
+{
+	struct order *o = ring_slot(bs, ref);
+
+	if (__builtin_expect(o->level != NIL && o->ref == ref, 1))
+		return o;
+	if (bs->nsurv == 0)
+		return NULL;
+	return surv_find(bs, ref);
+}
+
+/* A reset leaves its book's orders in the tables (finding them all would mean a scan, too
+ * long to hold the feed for): they are stale, treated as absent wherever met and erased by
+ * the sweep of wb_bookset_service. Only looked at while bs->stale_orders != 0. */
+static inline bool order_stale(const struct wb_bookset *bs, const struct order *o)
+{
 	return o->arrival < bs->books[o->locate].reset_at;
 }
 
-static void stale_erase(struct wb_bookset *bs, uint32_t oi)
+static void stale_erase(struct wb_bookset *bs, struct order *o)
 {
-	hash_erase(bs, oi);
+	slot_free(bs, o);
 	bs->stale_orders--;
 	CNT_SUB(bs->stale_pending, 1);
 }
 
-/* Erases the stale orders among the next budget slots. The count of stale orders is
- * exact, so the sweep goes round until it is 0 (a delete's backward shift can move one
- * behind the sweep: it is found on the next round). */
+/* Erases the stale orders among the next budget slots, ring first, then survivors. The
+ * count of stale orders is exact, so the sweep goes round until it is 0 (a delete's
+ * backward shift can move one behind the sweep: it is found on the next round). */
 static void sweep_stale(struct wb_bookset *bs, uint32_t budget)
 {
-	while (bs->stale_orders && budget--) {
-		uint32_t i = bs->sweep_at;
+	uint64_t rn = bs->ring_mask + 1, total = rn + bs->surv_mask + 1;
 
-		if (bs->orders[i].level != NIL && order_stale(bs, i))
-			stale_erase(bs, i); /* another order may shift into i: look again */
-		else
-			bs->sweep_at = slot_next(bs, i);
+	while (bs->stale_orders && budget--) {
+		uint64_t i = bs->sweep_at;
+		struct order *o = i < rn ? &bs->ring[i] : &bs->surv[i - rn];
+
+		if (o->level != NIL && order_stale(bs, o)) {
+			stale_erase(bs, o);
+			if (i < rn) /* a ring slot stays empty; a survivor may shift into i: look again */
+				bs->sweep_at = (i + 1) % total;
+		} else {
+			bs->sweep_at = (i + 1) % total;
+		}
 	}
 }
 
@@ -431,18 +502,19 @@ static inline int64_t side_key(int s, int64_t price) { return s == SIDE_BID ? pr
 
 /* Position of key in the side's array, or where it would be inserted (*found = 0).
  * Looks near the top first: most changes happen there. */
-static inline uint32_t side_search(const struct wb_bookset *bs, const struct side *sd, int64_t key, int *found)
+static HOT_INLINE uint32_t side_search(const struct wb_bookset *bs, const struct side *sd, int64_t key, int *found)
 {
-	const struct lvent *a = bs->arena + sd->off;
-	uint32_t lo = 0, hi = sd->n, i = sd->n;
+	const struct lvent *a = bs->arena + sd->off, *p = a + sd->n;
+	const struct lvent *stop = sd->n > 8 ? p - 8 : a;
+	uint32_t lo = 0, hi;
 
-	for (int step = 0; step < 8 && i > 0; step++, i--) {
-		if (a[i - 1].key <= key) {
-			*found = a[i - 1].key == key;
-			return *found ? i - 1 : i;
-		}
+	while (p > stop && p[-1].key > key)
+		p--;
+	if (p > stop || stop == a) {
+		*found = p > a && p[-1].key == key;
+		return (uint32_t)(p - a) - (uint32_t)*found;
 	}
-	hi = i;
+	hi = (uint32_t)(stop - a);
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
 		if (a[mid].key < key)
@@ -510,17 +582,11 @@ static inline void top_mark(const struct wb_bookset *bs, struct book *b, int s, 
 		b->top_dirty |= (uint8_t)(1u << s);
 }
 
-/* Level at price on side s, created (empty) if absent; NIL when the pool or arena is full. */
-static HOT_INLINE uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t price)
+/* A new, empty level at price, entered at pos of side sd; NIL when the pool or arena is full. */
+static uint32_t level_new(struct wb_bookset *bs, struct side *sd, uint32_t pos, int64_t key, int64_t price)
 {
-	struct side *sd = &b->side[s];
-	int64_t key = side_key(s, price);
-	int found;
-	uint32_t pos = side_search(bs, sd, key, &found), li;
+	uint32_t li = bs->level_free;
 
-	if (found)
-		return bs->arena[sd->off + pos].level;
-	li = bs->level_free;
 	if (li == NIL)
 		return NIL;
 	if (side_insert(bs, sd, pos, key, li))
@@ -529,6 +595,19 @@ static HOT_INLINE uint32_t level_get(struct wb_bookset *bs, struct book *b, int 
 	bs->levels[li] = (struct level){ .price = price };
 	CNT_ADD(bs->live_levels, 1);
 	return li;
+}
+
+/* Level at price (key: its side key) on side s, created (empty) if absent; NIL when the
+ * pool or arena is full. */
+static HOT_INLINE uint32_t level_get(struct wb_bookset *bs, struct book *b, int s, int64_t key, int64_t price)
+{
+	struct side *sd = &b->side[s];
+	int found;
+	uint32_t pos = side_search(bs, sd, key, &found);
+
+	if (__builtin_expect(found, 1))
+		return bs->arena[sd->off + pos].level;
+	return level_new(bs, sd, pos, key, price);
 }
 
 static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li)
@@ -546,12 +625,18 @@ static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li
 
 /* ---------------------------------------------------------------- events */
 
-static inline struct wb_event *emit(struct apply *c, uint8_t type, uint16_t locate)
+/* The next record of the batch; when it is full, a scratch record (counted as overflow). */
+static HOT_INLINE struct wb_event *ev_next(struct apply *c)
 {
 	struct wb_event *e = wb_batch_push(c->out);
 
-	if (__builtin_expect(!e, 0))
-		e = &c->bs->scratch;
+	return __builtin_expect(e != NULL, 1) ? e : &c->bs->scratch;
+}
+
+static inline struct wb_event *emit(struct apply *c, uint8_t type, uint16_t locate)
+{
+	struct wb_event *e = ev_next(c);
+
 	e->ts_exch = c->ts;
 	e->ts_recv = c->ts_recv;
 	e->seq = c->seq;
@@ -569,13 +654,32 @@ static inline struct wb_event *emit(struct apply *c, uint8_t type, uint16_t loca
 	return e;
 }
 
-static inline void level_into(struct wb_event *e, const struct level *lv)
-{
-	e->level_shares = lv->shares > UINT32_MAX ? UINT32_MAX : (uint32_t)lv->shares;
-	e->level_orders = lv->orders > UINT16_MAX ? UINT16_MAX : (uint16_t)lv->orders;
-}
+static inline uint8_t side_char(int s) { return (uint8_t)('B' + ('S' - 'B') * s); }
 
-static inline uint8_t side_char(int s) { return s == SIDE_BID ? 'B' : 'S'; }
+/* An order event: every field stored once, from values computed before (emit's zeroing
+ * pass is twice the stores, and the compiler cannot drop the first ones when the record
+ * might alias the level it reads). lshares/lorders: the level after the change,
+ * saturated to the record's fields. */
+static HOT_INLINE void ev_order(struct apply *c, uint8_t type, uint16_t locate, int s, uint64_t ref, uint64_t aux,
+				int64_t price, uint32_t shares, uint64_t lshares, uint32_t lorders, uint8_t flags)
+{
+	struct wb_event *e = ev_next(c);
+
+	e->ts_exch = c->ts;
+	e->ts_recv = c->ts_recv;
+	e->seq = c->seq;
+	e->ref = ref;
+	e->aux = aux;
+	e->price = price;
+	e->shares = shares;
+	e->level_shares = lshares > UINT32_MAX ? UINT32_MAX : (uint32_t)lshares;
+	e->locate = locate;
+	e->level_orders = lorders > UINT16_MAX ? UINT16_MAX : (uint16_t)lorders;
+	e->type = type;
+	e->side = side_char(s);
+	e->feed = c->bs->opts.feed;
+	e->flags = (uint8_t)(c->flags | flags);
+}
 
 static uint64_t raw8(const char *p, size_t n)
 {
@@ -629,7 +733,7 @@ static void health_update(struct wb_bookset *bs, struct book *b, uint16_t locate
 
 /* Counts an integrity problem, emits its event and applies the policy. b may be NULL
  * (locate outside the table). */
-static struct wb_event *integrity(struct apply *c, struct book *b, uint16_t locate, uint8_t reason, uint64_t ref)
+static COLD struct wb_event *integrity(struct apply *c, struct book *b, uint16_t locate, uint8_t reason, uint64_t ref)
 {
 	struct wb_bookset *bs = c->bs;
 	struct wb_event *e;
@@ -650,26 +754,30 @@ static struct wb_event *integrity(struct apply *c, struct book *b, uint16_t loca
 	return e;
 }
 
-/* After an order or level joined side s at price: is it at or through the other side? */
-static HOT_INLINE void check_cross(struct apply *c, struct book *b, uint16_t locate, int s, int64_t price, uint64_t ref)
+static COLD void cross_event(struct apply *c, struct book *b, uint16_t locate, int s, int64_t key, int64_t opp_key,
+			    uint64_t ref)
+{
+	struct wb_event *e = integrity(c, b, locate, key + opp_key == 0 ? WB_INT_LOCKED : WB_INT_CROSSED, ref);
+
+	e->price = side_key(s, key);
+	e->aux = (uint64_t)side_key(!s, opp_key);
+}
+
+/* After an order joined side s at the level of key: is it at or through the other side?
+ * With keys (price for bids, -price for asks) both questions are one sum: bid >= ask is
+ * key + opp_key >= 0 from either side (prices are far inside +-2^62: no overflow). */
+static HOT_INLINE void check_cross(struct apply *c, struct book *b, uint16_t locate, int s, int64_t key, uint64_t ref)
 {
 	const struct side *own = &b->side[s], *opp = &b->side[!s];
-	int64_t opp_price, bid, ask;
+	const struct lvent *arena = c->bs->arena;
 
 	if (!opp->n)
 		return;
-	/* best prices from the sorted keys: no level record to fetch */
-	opp_price = side_key(!s, c->bs->arena[opp->off + opp->n - 1].key);
-	bid = s == SIDE_BID ? price : opp_price;
-	ask = s == SIDE_BID ? opp_price : price;
-	if (bid < ask)
-		return;
+	int64_t opp_key = arena[opp->off + opp->n - 1].key;
+
 	/* only a change at the top can lock or cross the book */
-	if (side_key(s, c->bs->arena[own->off + own->n - 1].key) != price)
-		return;
-	struct wb_event *e = integrity(c, b, locate, bid == ask ? WB_INT_LOCKED : WB_INT_CROSSED, ref);
-	e->price = price;
-	e->aux = (uint64_t)opp_price;
+	if (__builtin_expect(key + opp_key >= 0, 0) && arena[own->off + own->n - 1].key == key)
+		cross_event(c, b, locate, s, key, opp_key, ref);
 }
 
 /* ---------------------------------------------------------------- orders */
@@ -679,180 +787,182 @@ static inline struct book *book_of(struct wb_bookset *bs, uint16_t locate)
 	return &bs->books[locate];
 }
 
-/* Adds an order at the back of its level queue. Returns the order index or NIL. */
-static uint32_t order_add(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, char side_ch,
-			  int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
+/* Stores a new order in slot o (empty, or holding an order a ring older) at the back of
+ * its level's queue; every check on the reference and the table is done. */
+static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order *o, uint16_t locate, uint64_t ref,
+				   int s, int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
 {
 	struct wb_bookset *bs = c->bs;
-	uint32_t oi, li;
-	int s;
+	int64_t key = side_key(s, price);
+	uint32_t li = level_get(bs, b, s, key, price);
 
-	if (side_ch == 'B') {
-		s = SIDE_BID;
-	} else if (side_ch == 'S') {
-		s = SIDE_ASK;
-	} else {
-		struct wb_event *e = integrity(c, b, locate, WB_INT_BAD_SIDE, ref);
-		e->aux = (uint8_t)side_ch;
-		return NIL;
-	}
-	/* exchanges number new orders with a steady stride: start loading the next one's slot */
-	bs->add_stride = ref - bs->last_add_ref;
-	bs->last_add_ref = ref;
-	if (bs->add_stride - 1 < 64)
-		__builtin_prefetch(&bs->orders[hash_home(bs, ref + bs->add_stride)], 1, 3);
-	int dup;
-	uint32_t disp;
-	oi = hash_add_slot(bs, ref, &dup, &disp);
-	if (__builtin_expect(dup && bs->stale_orders != 0, 0) && order_stale(bs, oi)) {
-		/* the reference of an order a reset left behind: it is gone, this one is new */
-		stale_erase(bs, oi);
-		oi = hash_add_slot(bs, ref, &dup, &disp);
-	}
-	if (dup) {
-		struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
+	if (__builtin_expect(li == NIL, 0)) {
+		CNT_ADD(bs->level_table_full, 1);
+		struct wb_event *e = integrity(c, b, locate, WB_INT_LEVEL_TABLE_FULL, ref);
 		e->price = price;
 		e->shares = shares;
-		return NIL;
+		return;
 	}
-	/* stale orders still hold slots: counting them keeps a free slot for every probe */
+	/* an order one ring of references older still holds the slot: it survives elsewhere */
+	if (__builtin_expect(o->level != NIL, 0)) {
+		if (bs->stale_orders != 0 && order_stale(bs, o))
+			stale_erase(bs, o);
+		else
+			surv_insert(bs, o);
+	}
+	struct level *lv = &bs->levels[li];
+	uint64_t lshares = lv->shares + shares;
+	uint32_t lorders = lv->orders + 1;
+
+	/* field by field: a compound literal is built on the stack and copied (27 instructions) */
+	o->ref = ref;
+	o->arrival = bs->arrivals++;
+	o->level = li;
+	o->shares = shares;
+	o->locate = locate;
+	o->side = (uint8_t)s;
+	lv->shares = lshares;
+	lv->orders = lorders;
+	bs->hi_ref = ref > bs->hi_ref ? ref : bs->hi_ref;
+	CNT_ADD(b->live_orders, 1);
+	CNT_ADD(bs->live_orders, 1);
+	ev_order(c, type, locate, s, ref, aux, price, shares, lshares, lorders, ev_flags);
+	check_cross(c, b, locate, s, key, ref);
+}
+
+/* The add of a reference that may already be live (at or below the highest one added
+ * while survivors exist, or in its ring slot), or with the tables full. */
+static COLD void order_add_checked(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, int s,
+				   int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
+{
+	struct wb_bookset *bs = c->bs;
+	struct order *o = ring_slot(bs, ref), *dup;
+
+	dup = o->level != NIL && o->ref == ref ? o : NULL;
+	if (!dup && bs->nsurv != 0 && ref <= bs->hi_ref)
+		dup = surv_find(bs, ref);
+	if (dup) {
+		if (bs->stale_orders != 0 && order_stale(bs, dup)) {
+			/* the reference of an order a reset left behind: it is gone, this one is new */
+			stale_erase(bs, dup);
+		} else {
+			struct wb_event *e = integrity(c, b, locate, WB_INT_DUPLICATE_ORDER, ref);
+			e->price = price;
+			e->shares = shares;
+			return;
+		}
+	}
+	/* stale orders still hold slots: counting them keeps room for every one in the tables */
 	if (CNT_GET(bs->live_orders) + bs->stale_orders >= bs->opts.max_orders) {
 		CNT_ADD(bs->order_table_full, 1);
 		struct wb_event *e = integrity(c, b, locate, WB_INT_ORDER_TABLE_FULL, ref);
 		e->price = price;
 		e->shares = shares;
-		return NIL;
+		return;
 	}
-	li = level_get(bs, b, s, price);
-	if (li == NIL) {
-		CNT_ADD(bs->level_table_full, 1);
-		struct wb_event *e = integrity(c, b, locate, WB_INT_LEVEL_TABLE_FULL, ref);
-		e->price = price;
-		e->shares = shares;
-		return NIL;
-	}
-	/* level_get touched only levels and the arena: the slot is still free */
-	if (disp > bs->max_disp)
-		bs->max_disp = disp;
-	struct order *o = &bs->orders[oi];
-	struct level *lv = &bs->levels[li];
-
-	o->ref = ref;
-	o->shares = shares;
-	o->level = li;
-	o->locate = locate;
-	o->side = (uint8_t)s;
-	o->arrival = bs->arrivals++;
-	lv->orders++;
-	lv->shares += shares;
-	b->top_dirty |= (uint8_t)(1u << s); /* order books are read live: no depth test */
-	CNT_ADD(b->live_orders, 1);
-	CNT_ADD(bs->live_orders, 1);
-
-	struct wb_event *e = emit(c, type, locate);
-	e->ref = ref;
-	e->aux = aux;
-	e->price = price;
-	e->shares = shares;
-	e->side = side_char(s);
-	e->flags |= ev_flags;
-	level_into(e, lv);
-	check_cross(c, b, locate, s, price, ref);
-	return oi;
+	order_store(c, b, o, locate, ref, s, price, shares, type, aux, ev_flags);
 }
 
-/* Frees order oi; drops its level when it empties. Another order may move into slot oi. */
-static HOT_INLINE void order_remove(struct wb_bookset *bs, uint32_t oi)
+/* Adds an order on side s at the back of its level's queue. A reference above every one
+ * added so far cannot be live: the common add checks only its own ring slot. */
+static HOT_INLINE void order_add(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, int s, int64_t price,
+				 uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
 {
-	struct order *o = &bs->orders[oi];
+	struct wb_bookset *bs = c->bs;
+	struct order *o = ring_slot(bs, ref);
+
+	if (__builtin_expect((o->level != NIL && o->ref == ref) | (bs->nsurv != 0 && ref <= bs->hi_ref) |
+				     (CNT_GET(bs->live_orders) + bs->stale_orders >= bs->opts.max_orders),
+			     0)) {
+		order_add_checked(c, b, locate, ref, s, price, shares, type, aux, ev_flags);
+		return;
+	}
+	order_store(c, b, o, locate, ref, s, price, shares, type, aux, ev_flags);
+}
+
+/* Takes shares (at most its size) off order o, removing it and its emptied level when
+ * none are left. *lshares, *lorders: the level's aggregate after the change. */
+static HOT_INLINE void order_take(struct wb_bookset *bs, struct order *o, uint32_t shares, uint64_t *lshares,
+				  uint32_t *lorders)
+{
 	struct book *b = &bs->books[o->locate];
 	struct level *lv = &bs->levels[o->level];
+	uint32_t gone = shares == o->shares;
 
-	lv->orders--;
-	lv->shares -= o->shares;
-	b->top_dirty |= (uint8_t)(1u << o->side); /* order books are read live: no depth test */
-	if (lv->orders == 0)
+	*lshares = lv->shares - shares;
+	*lorders = lv->orders - gone;
+	lv->shares = *lshares;
+	lv->orders = *lorders;
+	if (!gone) {
+		o->shares -= shares;
+		return;
+	}
+	if (*lorders == 0)
 		level_drop(bs, b, o->side, o->level);
-	hash_erase(bs, oi);
+	slot_free(bs, o);
 	CNT_SUB(b->live_orders, 1);
 	CNT_SUB(bs->live_orders, 1);
 }
 
-/* Looks up ref for an E/C/X/D/U; counts an unknown order. */
-static HOT_INLINE uint32_t order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
+/* The lookup of a reference not in its ring slot (a survivor, or unknown), or while
+ * reset books leave stale orders behind. Counts an unknown order. */
+static COLD struct order *order_find_checked(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
 {
-	uint32_t oi = hash_find(c->bs, ref);
+	struct order *o = order_locate(c->bs, ref);
 
-	if (__builtin_expect(c->bs->stale_orders != 0, 0) && oi != NIL && order_stale(c->bs, oi)) {
-		stale_erase(c->bs, oi); /* its book was reset: the order is gone */
-		oi = NIL;
+	if (o && c->bs->stale_orders != 0 && order_stale(c->bs, o)) {
+		stale_erase(c->bs, o); /* its book was reset: the order is gone */
+		o = NULL;
 	}
-
-	if (__builtin_expect(oi == NIL, 0))
+	if (!o)
 		integrity(c, b, locate, WB_INT_UNKNOWN_ORDER, ref);
-	return oi;
+	return o;
 }
 
-/* Takes shares off order oi (execution or cancel), removing it at 0. Emits type. */
-static struct wb_event *order_reduce(struct apply *c, uint32_t oi, uint32_t shares, uint8_t type,
-				     uint64_t aux)
+/* Looks up ref for an E/C/X/D/U; counts an unknown order. */
+static HOT_INLINE struct order *order_find(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
+{
+	struct order *o = ring_slot(c->bs, ref);
+
+	if (__builtin_expect(o->level != NIL && o->ref == ref && c->bs->stale_orders == 0, 1))
+		return o;
+	return order_find_checked(c, b, locate, ref);
+}
+
+/* Takes shares off order o (execution or cancel), removing it at 0. Emits type with the
+ * price the order rests at; returns the shares applied. */
+static HOT_INLINE uint32_t order_reduce(struct apply *c, struct order *o, uint32_t shares, uint8_t type, uint64_t aux)
 {
 	struct wb_bookset *bs = c->bs;
-	struct order *o = &bs->orders[oi];
 	uint16_t locate = o->locate;
-	struct book *b = &bs->books[locate];
-	struct level *lv = &bs->levels[o->level];
-	uint64_t ref = o->ref;
+	uint64_t ref = o->ref, lshares;
+	int64_t price = bs->levels[o->level].price;
+	uint32_t applied = shares, lorders;
 	int s = o->side;
-	int64_t price = lv->price;
-	uint32_t applied = shares;
 
-	if (shares > o->shares) {
-		struct wb_event *ie = integrity(c, b, locate, WB_INT_EXEC_TOO_LARGE, ref);
+	if (__builtin_expect(shares > o->shares, 0)) {
+		struct wb_event *ie = integrity(c, &bs->books[locate], locate, WB_INT_EXEC_TOO_LARGE, ref);
 		ie->price = price;
 		ie->shares = o->shares;
 		ie->aux = shares;
 		applied = o->shares;
 	}
-	struct wb_event *e = emit(c, type, locate);
-	e->ref = ref;
-	e->aux = aux;
-	e->price = price;
-	e->shares = applied;
-	e->side = side_char(s);
-	if (applied == o->shares) {
-		uint32_t lorders = lv->orders - 1;
-		uint64_t lshares = lv->shares - applied;
-
-		order_remove(bs, oi);
-		struct level tmp = { .shares = lshares, .orders = lorders };
-		level_into(e, &tmp);
-	} else {
-		o->shares -= applied;
-		lv->shares -= applied;
-		b->top_dirty |= (uint8_t)(1u << s); /* order books are read live: no depth test */
-		level_into(e, lv);
-	}
-	return e;
+	order_take(bs, o, applied, &lshares, &lorders);
+	ev_order(c, type, locate, s, ref, aux, price, applied, lshares, lorders, 0);
+	return applied;
 }
 
-/* Deletes order oi, emitting ORDER_DELETE with the remaining shares. */
-static HOT_INLINE void order_delete(struct apply *c, uint32_t oi, uint8_t ev_flags)
+/* Deletes order o, emitting ORDER_DELETE with the remaining shares. */
+static HOT_INLINE void order_delete(struct apply *c, struct order *o, uint8_t ev_flags)
 {
-	struct wb_bookset *bs = c->bs;
-	struct order *o = &bs->orders[oi];
 	uint16_t locate = o->locate;
-	struct level *lv = &bs->levels[o->level];
-	struct wb_event *e = emit(c, WB_EV_ORDER_DELETE, locate);
-	struct level tmp = { .shares = lv->shares - o->shares, .orders = lv->orders - 1 };
+	uint64_t ref = o->ref, lshares;
+	int64_t price = c->bs->levels[o->level].price;
+	uint32_t shares = o->shares, lorders;
+	int s = o->side;
 
-	e->ref = o->ref;
-	e->price = lv->price;
-	e->shares = o->shares;
-	e->side = side_char(o->side);
-	e->flags |= ev_flags;
-	level_into(e, &tmp);
-	order_remove(bs, oi);
+	order_take(c->bs, o, shares, &lshares, &lorders);
+	ev_order(c, WB_EV_ORDER_DELETE, locate, s, ref, 0, price, shares, lshares, lorders, ev_flags);
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -933,9 +1043,9 @@ static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, co
 
 /* An order whose locate is not the message's (a feed error, counted nowhere else): its
  * book changes too, so readers of it must retry. */
-static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, struct book *b, uint32_t oi)
+static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, struct book *b, const struct order *o)
 {
-	struct book *ob = &bs->books[bs->orders[oi].locate];
+	struct book *ob = &bs->books[o->locate];
 
 	if (ob == b)
 		return NULL;
@@ -943,68 +1053,62 @@ static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, struct book *b
 	return ob;
 }
 
-int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
-			  struct wb_event_batch *out)
+/* Applies one message; c carries the burst's context (seq set by the caller). */
+static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg *m, struct apply *c)
 {
-	struct apply c = { .bs = bs, .out = out, .ts = m ? m->ts : 0 };
+	struct wb_event_batch *out = c->out;
 	struct book *b = NULL, *ob = NULL; /* ob: another book an order message reached */
 	struct wb_event *e;
-	uint64_t overflow0;
-	uint32_t n0, oi;
-	uint16_t loc;
+	struct order *o;
+	uint32_t n0 = out->n;
+	uint16_t loc = m->locate;
 
-	if (!bs || !m || !out)
-		return -EINVAL;
-	if (meta) {
-		c.seq = meta->seq;
-		c.ts_recv = meta->ts_recv;
-		c.flags = meta->flags;
-	}
-	n0 = out->n;
-	overflow0 = out->overflow;
-	loc = m->locate;
-	CNT_ADD(bs->msgs, 1);
-
-	if (loc >= bs->opts.max_symbols) {
-		e = integrity(&c, NULL, loc, WB_INT_UNKNOWN_LOCATE, 0);
+	c->ts = m->ts;
+	c->flags = c->base;
+	if (__builtin_expect(loc >= bs->opts.max_symbols, 0)) {
+		e = integrity(c, NULL, loc, WB_INT_UNKNOWN_LOCATE, 0);
 		e->aux = (uint8_t)m->type;
 		goto out_mark_end;
 	}
 	b = book_of(bs, loc);
 	CNT_ADD(b->msgs, 1);
-	if (b->frozen | bs->stale)
-		c.flags |= WB_EVF_STALE;
-	if (b->frozen && order_msg(m->type)) {
-		/* a frozen book holds its state for inspection until an operator reset */
-		CNT_ADD(b->held, 1);
-		goto out_mark_end;
+	if (__builtin_expect(b->frozen | bs->stale, 0)) {
+		c->flags |= WB_EVF_STALE;
+		if (b->frozen && order_msg(m->type)) {
+			/* a frozen book holds its state for inspection until an operator reset */
+			CNT_ADD(b->held, 1);
+			goto out_mark_end;
+		}
 	}
 
 	book_wbegin(b);
 	switch (m->type) {
 	case 'A':
 	case 'F':
-		order_add(&c, b, loc, m->u.add.ref, m->u.add.side, m->u.add.price, m->u.add.shares, WB_EV_ORDER_ADD,
-			  m->type == 'F' ? raw8(m->u.add.mpid, 4) : 0, 0);
+		if (__builtin_expect(m->u.add.side != 'B' && m->u.add.side != 'S', 0)) {
+			e = integrity(c, b, loc, WB_INT_BAD_SIDE, m->u.add.ref);
+			e->aux = (uint8_t)m->u.add.side;
+			break;
+		}
+		order_add(c, b, loc, m->u.add.ref, m->u.add.side == 'S' ? SIDE_ASK : SIDE_BID, m->u.add.price,
+			  m->u.add.shares, WB_EV_ORDER_ADD, m->type == 'F' ? raw8(m->u.add.mpid, 4) : 0, 0);
 		break;
 	case 'E':
-		oi = order_find(&c, b, loc, m->u.exec.ref);
-		if (oi == NIL)
+		o = order_find(c, b, loc, m->u.exec.ref);
+		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, oi);
-		order_reduce(&c, oi, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
+		ob = other_begin(bs, b, o);
+		order_reduce(c, o, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
 		break;
 	case 'C': {
-		oi = order_find(&c, b, loc, m->u.exec_px.ref);
-		if (oi == NIL)
+		o = order_find(c, b, loc, m->u.exec_px.ref);
+		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, oi);
-		struct wb_event *x = order_reduce(&c, oi, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
-						  m->u.exec_px.match);
-		uint8_t side = x->side;
-		uint32_t sh = x->shares;
+		ob = other_begin(bs, b, o);
+		uint8_t side = side_char(o->side);
+		uint32_t sh = order_reduce(c, o, m->u.exec_px.shares, WB_EV_ORDER_EXEC, m->u.exec_px.match);
 
-		e = emit(&c, WB_EV_TRADE, loc);
+		e = emit(c, WB_EV_TRADE, loc);
 		e->ref = m->u.exec_px.ref;
 		e->aux = m->u.exec_px.match;
 		e->price = m->u.exec_px.price;
@@ -1014,35 +1118,35 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		break;
 	}
 	case 'X':
-		oi = order_find(&c, b, loc, m->u.cancel.ref);
-		if (oi == NIL)
+		o = order_find(c, b, loc, m->u.cancel.ref);
+		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, oi);
-		order_reduce(&c, oi, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
+		ob = other_begin(bs, b, o);
+		order_reduce(c, o, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
 		break;
 	case 'D':
-		oi = order_find(&c, b, loc, m->u.del.ref);
-		if (oi == NIL)
+		o = order_find(c, b, loc, m->u.del.ref);
+		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, oi);
-		order_delete(&c, oi, 0);
+		ob = other_begin(bs, b, o);
+		order_delete(c, o, 0);
 		break;
 	case 'U': {
-		oi = order_find(&c, b, loc, m->u.replace.old_ref);
-		if (oi == NIL)
+		o = order_find(c, b, loc, m->u.replace.old_ref);
+		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, oi);
-		char side_ch = (char)side_char(bs->orders[oi].side);
-		uint16_t oloc = bs->orders[oi].locate;
+		ob = other_begin(bs, b, o);
+		int side = o->side;
+		uint16_t oloc = o->locate;
 
-		order_delete(&c, oi, WB_EVF_REPLACE);
+		order_delete(c, o, WB_EVF_REPLACE);
 		/* the new order keeps the original's side and locate and joins the back of its queue */
-		order_add(&c, book_of(bs, oloc), oloc, m->u.replace.new_ref, side_ch, m->u.replace.price,
+		order_add(c, book_of(bs, oloc), oloc, m->u.replace.new_ref, side, m->u.replace.price,
 			  m->u.replace.shares, WB_EV_ORDER_REPLACE, m->u.replace.old_ref, WB_EVF_REPLACE);
 		break;
 	}
 	case 'P':
-		e = emit(&c, WB_EV_TRADE, loc);
+		e = emit(c, WB_EV_TRADE, loc);
 		e->ref = m->u.trade.ref;
 		e->side = (uint8_t)m->u.trade.side;
 		e->shares = m->u.trade.shares;
@@ -1050,7 +1154,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		e->aux = m->u.trade.match;
 		break;
 	case 'Q':
-		e = emit(&c, WB_EV_TRADE, loc);
+		e = emit(c, WB_EV_TRADE, loc);
 		e->side = (uint8_t)m->u.cross.cross_type;
 		e->shares = m->u.cross.shares > UINT32_MAX ? UINT32_MAX : (uint32_t)m->u.cross.shares;
 		e->price = m->u.cross.price;
@@ -1058,12 +1162,12 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		e->flags |= WB_EVF_CROSS;
 		break;
 	case 'B':
-		e = emit(&c, WB_EV_TRADE_BREAK, loc);
+		e = emit(c, WB_EV_TRADE_BREAK, loc);
 		e->aux = m->u.broken.match;
 		break;
 	case 'R':
 		set_stock(bs, b, loc, m->u.dir.stock);
-		e = emit(&c, WB_EV_SYMBOL, loc);
+		e = emit(c, WB_EV_SYMBOL, loc);
 		e->aux = raw8(m->u.dir.stock, 8);
 		e->side = (uint8_t)m->u.dir.market_category;
 		e->shares = m->u.dir.round_lot_size;
@@ -1071,7 +1175,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	case 'H':
 		b->trading_state = m->u.action.state;
 		book_touch_pl(bs, b, loc);
-		e = emit(&c, WB_EV_STATUS, loc);
+		e = emit(c, WB_EV_STATUS, loc);
 		e->side = (uint8_t)m->u.action.state;
 		e->aux = raw8(m->u.action.reason, 4);
 		break;
@@ -1079,65 +1183,136 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 		/* operational halt: 'h' while halted, 'T' when the market resumes it */
 		b->trading_state = m->u.op_halt.action == 'H' ? 'h' : 'T';
 		book_touch_pl(bs, b, loc);
-		e = emit(&c, WB_EV_STATUS, loc);
+		e = emit(c, WB_EV_STATUS, loc);
 		e->side = (uint8_t)b->trading_state;
 		e->aux = (uint8_t)m->u.op_halt.market_code | (uint64_t)(uint8_t)m->u.op_halt.action << 8;
 		e->ref = 'h';
 		break;
 	case 'S':
-		e = emit(&c, WB_EV_SYSTEM, loc);
+		e = emit(c, WB_EV_SYSTEM, loc);
 		e->side = (uint8_t)m->u.sys.event_code;
 		break;
 	default:
-		apply_other(&c, m);
+		apply_other(c, m);
 		break;
 	}
 	if (order_msg(m->type)) {
-		b->last_seq = c.seq;
-		b->last_ts = c.ts;
+		b->last_seq = c->seq;
+		b->last_ts = c->ts;
 		book_touch_pl(bs, b, loc);
 	}
-	if (ob)
+	if (__builtin_expect(ob != NULL, 0))
 		book_wend(ob);
 	book_wend(b);
 
 out_mark_end:
 	if (out->n > n0)
 		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
+}
+
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 8 /* messages between a burst's prefetch and its apply */
+#endif
+
+/* Starts loading the slots of m's references and m's book. Branch-free: the message type
+ * is the least predictable thing on a feed, and a mispredicted switch here cost as much
+ * as the loads it started. Fields of the union a type does not have are still in bounds
+ * (ring and table indices are masked, the locate clamped): a few wasted prefetches. A F E
+ * C X D U all carry the (old) reference first in the union. */
+static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+{
+	uint64_t ref = m->u.del.ref;
+	uint64_t ref2 = m->type == 'U' ? m->u.replace.new_ref : ref;
+	const struct order *slot = ring_slot(bs, ref);
+	/* a reference one ring behind the newest has most likely moved to the survivors */
+	bool moved = bs->nsurv != 0 && bs->hi_ref - ref > bs->ring_mask;
+	uint16_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
+
+	__builtin_prefetch(moved ? &bs->surv[surv_home(bs, ref)] : slot, 1, 3);
+	__builtin_prefetch(slot, 1, 3);
+	__builtin_prefetch(ring_slot(bs, ref2), 1, 3);
+	__builtin_prefetch(&bs->books[loc], 1, 3);
+}
+
+void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+{
+	prefetch_one(bs, m);
+}
+
+#ifndef DEEP_AHEAD
+#define DEEP_AHEAD 4
+#endif
+/* Second stage, DEEP_AHEAD messages before the apply, when the first stage's lines have
+ * arrived: from the order's slot to its level record (a second random line a delete,
+ * execution or replace needs), from the book to the top of the side an add searches.
+ * Branch-free like the first stage; a wrong guess is a wasted prefetch. */
+static HOT_INLINE void prefetch_two(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+{
+	const struct order *o = ring_slot(bs, m->u.del.ref);
+	uint16_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
+	const struct side *sd = &bs->books[loc].side[m->u.add.side == 'S'];
+
+	__builtin_prefetch(&bs->levels[o->level], 1, 3);
+	__builtin_prefetch(&bs->arena[sd->off + sd->n - (sd->n != 0)], 0, 3);
+}
+
+int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
+			  struct wb_event_batch *out)
+{
+	struct apply c = { .bs = bs, .out = out };
+	uint64_t overflow0;
+
+	if (!bs || !m || !out)
+		return -EINVAL;
+	if (meta) {
+		c.seq = meta->seq;
+		c.ts_recv = meta->ts_recv;
+		c.base = meta->flags;
+	}
+	overflow0 = out->overflow;
+	CNT_ADD(bs->msgs, 1);
+	apply_one(bs, m, &c);
 	if (out->overflow != overflow0)
 		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
 	return 0;
 }
 
-/* A F E C X D U all carry the (old) reference first in the union. */
-void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, const uint64_t *seqs,
+				uint32_t n, uint64_t ts_recv, uint8_t flags, struct wb_event_batch *out)
 {
-	switch (m->type) {
-	case 'U':
-		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.replace.new_ref)], 1, 3);
-		/* fall through */
-	case 'A':
-	case 'F':
-	case 'E':
-	case 'C':
-	case 'X':
-	case 'D':
-		__builtin_prefetch(&bs->orders[hash_home(bs, m->u.del.ref)], 1, 3);
-		if (m->locate < bs->opts.max_symbols)
-			__builtin_prefetch(&bs->books[m->locate], 1, 3);
-		break;
-	default:
-		break;
+	struct apply c = { .bs = bs, .out = out, .ts_recv = ts_recv, .base = flags };
+	uint64_t overflow0;
+	uint32_t i;
+
+	if (!bs || !out || (n && (!msgs || !seqs)))
+		return -EINVAL;
+	overflow0 = out->overflow;
+	/* the first messages have no earlier ones to hide their loads behind: start them all */
+	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_one(bs, &msgs[i]);
+	for (i = 0; i < n; i++) {
+		if (i + PREFETCH_AHEAD < n)
+			prefetch_one(bs, &msgs[i + PREFETCH_AHEAD]);
+#ifdef WITH_DEEP
+		if (i + DEEP_AHEAD < n)
+			prefetch_two(bs, &msgs[i + DEEP_AHEAD]);
+#endif
+		c.seq = seqs[i];
+		apply_one(bs, &msgs[i], &c);
 	}
+	CNT_ADD(bs->msgs, n);
+	if (out->overflow != overflow0)
+		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
+	return 0;
 }
 
 /* Second stage, a few messages after the first: the slot and the book are cached by now,
- * so follow them to the order's level, or to the top of the side
- * an add searches. Reads only; a stale guess costs a wasted prefetch. */
+ * so follow them to the order's level, or to the top of the side an add searches (and the
+ * other side's best, which the cross check reads). Reads only; a stale guess costs a
+ * wasted prefetch. */
 void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
 	const struct order *o;
-	uint32_t i;
 
 	switch (m->type) {
 	case 'A':
@@ -1151,7 +1326,6 @@ void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_
 			if (sd->n > 4)
 				__builtin_prefetch(&bs->arena[sd->off + sd->n - 5], 0, 3);
 		}
-		/* the cross check reads the other side's best key */
 		if (opp->n)
 			__builtin_prefetch(&bs->arena[opp->off + opp->n - 1], 0, 3);
 		break;
@@ -1161,14 +1335,9 @@ void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_
 	case 'X':
 	case 'D':
 	case 'U':
-		i = hash_home(bs, m->u.del.ref);
-		o = &bs->orders[i];
-		if (o->level == NIL || o->ref != m->u.del.ref) {
-			o = &bs->orders[slot_next(bs, i)];
-			if (o->level == NIL || o->ref != m->u.del.ref)
-				break;
-		}
-		__builtin_prefetch(&bs->levels[o->level], 1, 3);
+		o = ring_slot(bs, m->u.del.ref);
+		if (o->level != NIL && o->ref == m->u.del.ref)
+			__builtin_prefetch(&bs->levels[o->level], 1, 3);
 		break;
 	default:
 		break;
@@ -1204,8 +1373,10 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 	b = book_of(bs, locate);
 	/* flag first, then the bracket: a live reader that sees the bracket sees the flag and
 	 * moves to the snapshot, which shows batch ends only */
-	if (!atomic_load_explicit(&b->price_level, memory_order_relaxed))
+	if (!atomic_load_explicit(&b->price_level, memory_order_relaxed)) {
 		atomic_store_explicit(&b->price_level, 1, memory_order_release);
+		b->top_dirty |= 3; /* its snapshot was never kept: write both sides at the next publish */
+	}
 	book_wbegin(b);
 	CNT_ADD(b->msgs, 1);
 	if (b->frozen | bs->stale)
@@ -1230,7 +1401,7 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 			level_drop(bs, b, s, bs->arena[b->side[s].off + pos].level);
 		}
 	} else {
-		uint32_t li = level_get(bs, b, s, price);
+		uint32_t li = level_get(bs, b, s, side_key(s, price), price);
 
 		if (li == NIL) {
 			CNT_ADD(bs->level_table_full, 1);
@@ -1728,7 +1899,8 @@ size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_l
 
 struct queued {
 	uint64_t arrival;
-	uint32_t slot;
+	uint64_t ref;
+	uint32_t shares;
 };
 
 static int queued_cmp(const void *a, const void *b)
@@ -1760,17 +1932,18 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 
 	if (!q)
 		return 0;
-	/* the queue is the level's orders by arrival: a scan of the table (no links to follow) */
-	for (uint64_t i = 1; i <= bs->hash_mask + 1 && n < lv->orders; i++) {
-		const struct order *o = &bs->orders[i];
+	uint64_t rn = bs->ring_mask + 1, total = rn + bs->surv_mask + 1;
 
-		if (o->level == li && !(bs->stale_orders && order_stale(bs, (uint32_t)i)))
-			q[n++] = (struct queued){ .arrival = o->arrival, .slot = (uint32_t)i };
+	/* the queue is the level's orders by arrival: a scan of the tables (no links to follow) */
+	for (uint64_t i = 0; i < total && n < lv->orders; i++) {
+		const struct order *o = i < rn ? &bs->ring[i] : &bs->surv[i - rn];
+
+		if (o->level == li && !(bs->stale_orders && order_stale(bs, o)))
+			q[n++] = (struct queued){ .arrival = o->arrival, .ref = o->ref, .shares = o->shares };
 	}
 	qsort(q, n, sizeof(*q), queued_cmp);
 	for (uint32_t k = 0; k < n; k++) {
-		const struct order *o = &bs->orders[q[k].slot];
-		struct wb_order_info info = { .ref = o->ref, .price = lv->price, .shares = o->shares, .side = side };
+		struct wb_order_info info = { .ref = q[k].ref, .price = lv->price, .shares = q[k].shares, .side = side };
 
 		cb(arg, &info);
 		visited++;

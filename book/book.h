@@ -57,6 +57,14 @@ void wb_bookset_destroy(struct wb_bookset *bs);
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
 			  const struct wb_msg_meta *meta, struct wb_event_batch *out);
 
+/* Applies n decoded messages in order, exactly as n calls of wb_bookset_apply_itch would
+ * (message i with sequence seqs[i]; ts_recv and flags, e.g. WB_EVF_RECOVERED, are the
+ * packet's), starting each one's loads (order slots, book) 8 messages ahead of its apply.
+ * What a worker calls per packet: the per-message call, its checks and its prefetch call
+ * cost as much as a small message's work. */
+int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, const uint64_t *seqs,
+				uint32_t n, uint64_t ts_recv, uint8_t flags, struct wb_event_batch *out);
+
 /* Optional: starts loading what applying m will touch (its order's hash slot and book),
  * so a caller that applies messages in batches can hide those cache misses by calling
  * it for message i+1 before applying message i. No effect on the book; any message is

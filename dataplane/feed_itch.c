@@ -266,27 +266,25 @@ static void filter_events(struct itch_feed *f, struct symbol_filter *sf, struct 
 	out->n = k;
 }
 
-/* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
- * duplicates already applied. Returns messages applied. */
 #define PACKET_MSGS_MAX 256 /* decoded per round; a packet with more blocks takes several */
 
-static void apply_one(struct itch_feed *f, const struct wb_itch_msg *m, uint64_t seq, uint64_t ts_recv, uint8_t line,
-		      struct wb_event_batch *out)
+/* Applies a packet's decoded messages to the books in one call (which prefetches each
+ * message's order slot and book 8 messages ahead); then drops the events of symbols the
+ * filter leaves out. */
+static void apply_msgs(struct itch_feed *f, const struct wb_itch_msg *msgs, const uint64_t *seqs, uint32_t n,
+		       uint64_t ts_recv, uint8_t line, struct wb_event_batch *out)
 {
-	struct wb_msg_meta meta = { .seq = seq, .ts_recv = ts_recv,
-				    .flags = line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0 };
 	uint32_t n0 = out->n;
-	wb_bookset_apply_itch(f->books, m, &meta, out);
+	wb_bookset_apply_itch_burst(f->books, msgs, seqs, n, ts_recv, line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0,
+				    out);
 	struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);
 	if (sf)
 		filter_events(f, sf, out, n0);
 }
 
 /* Applies the blocks of one packet from sequence f->expected on; earlier blocks are
- * duplicates already applied. The packet is decoded first so that each message's order
- * slot and book can be prefetched 8 messages ahead of its apply (the deep prefetch of
- * the level measured slower since orders carry no queue links: docs/performance.md).
- * Returns messages applied. */
+ * duplicates already applied. The packet is decoded first, so the book can start each
+ * message's loads ahead of its apply. Returns messages applied. */
 static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len, uint64_t ts_recv,
 			     uint8_t line, struct wb_event_batch *out)
 {
@@ -321,16 +319,11 @@ static uint64_t apply_packet(struct itch_feed *f, const uint8_t *p, uint32_t len
 				INC(f->itch_empty);
 			seq++;
 		}
-		/* the first messages have no earlier ones to hide their loads behind: start them all */
-		for (uint32_t i = 0; i < 8 && i < n; i++)
-			wb_bookset_prefetch_itch(f->books, &msgs[i]);
-		for (uint32_t i = 0; i < n; i++) {
-			if (i + 8 < n)
-				wb_bookset_prefetch_itch(f->books, &msgs[i + 8]);
-			if (f->gap_open && seqs[i] == f->gap_first)
-				f->gap_fill_line = line;
-			apply_one(f, &msgs[i], seqs[i], ts_recv, line, out);
-		}
+		if (f->gap_open)
+			for (uint32_t i = 0; i < n; i++)
+				if (seqs[i] == f->gap_first)
+					f->gap_fill_line = line;
+		apply_msgs(f, msgs, seqs, n, ts_recv, line, out);
 		/* Messages that did not decode still take their sequence: the stream moves past them. */
 		applied += seq - seq0;
 		if (seq > f->expected)

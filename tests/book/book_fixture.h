@@ -38,6 +38,24 @@ static inline int fx_init(struct fx *f, uint32_t orders, uint32_t levels, uint32
 	return wb_bookset_create(&o, &f->bs);
 }
 
+/* Two reads of a book have the same levels, field by field (a level's padding is not
+ * part of the book). Needs cmocka.h first. */
+static inline void fx_assert_levels_equal(const struct wb_top *a, const struct wb_top *b)
+{
+	assert_int_equal(a->nbids, b->nbids);
+	assert_int_equal(a->nasks, b->nasks);
+	for (uint32_t k = 0; k < a->nbids; k++) {
+		assert_int_equal(a->bids[k].price, b->bids[k].price);
+		assert_int_equal(a->bids[k].shares, b->bids[k].shares);
+		assert_int_equal(a->bids[k].orders, b->bids[k].orders);
+	}
+	for (uint32_t k = 0; k < a->nasks; k++) {
+		assert_int_equal(a->asks[k].price, b->asks[k].price);
+		assert_int_equal(a->asks[k].shares, b->asks[k].shares);
+		assert_int_equal(a->asks[k].orders, b->asks[k].orders);
+	}
+}
+
 /* Applies one message into an emptied batch; seq and ts advance by one each time. */
 static inline int fx_apply(struct fx *f, struct wb_itch_msg *m)
 {

@@ -422,6 +422,149 @@ static void test_book_prefetch_changes_nothing(void **state)
 	wb_bookset_destroy(b.bs);
 }
 
+/* ---- a burst is the same as its messages one at a time ---- */
+
+static void compare_books(struct wb_bookset *x, struct wb_bookset *y, uint16_t symbols)
+{
+	struct wb_bookset_stats sx, sy;
+
+	wb_bookset_stats(x, &sx);
+	wb_bookset_stats(y, &sy);
+	assert_int_equal(sx.msgs, sy.msgs);
+	assert_int_equal(sx.live_orders, sy.live_orders);
+	assert_int_equal(sx.live_levels, sy.live_levels);
+	assert_int_equal(sx.integrity_total, sy.integrity_total);
+	assert_int_equal(sx.event_overflow, sy.event_overflow);
+	assert_int_equal(sx.stale_orders, sy.stale_orders);
+	for (uint16_t l = 0; l < symbols; l++) {
+		struct wb_symbol_stats qx, qy;
+		struct wb_top tx, ty;
+
+		assert_int_equal(wb_bookset_symbol_stats(x, l, &qx), 0);
+		assert_int_equal(wb_bookset_symbol_stats(y, l, &qy), 0);
+		assert_int_equal(qx.msgs, qy.msgs);
+		assert_int_equal(qx.health, qy.health);
+		assert_int_equal(qx.held, qy.held);
+		assert_int_equal(qx.live_orders, qy.live_orders);
+		assert_memory_equal(qx.integrity, qy.integrity, sizeof(qx.integrity));
+		int rx = wb_bookset_read_top(x, l, 8, &tx), ry = wb_bookset_read_top(y, l, 8, &ty);
+		assert_int_equal(rx, ry);
+		if (rx == 0)
+			fx_assert_levels_equal(&tx, &ty);
+	}
+}
+
+/* wb_bookset_apply_itch_burst (the worker's call) against one wb_bookset_apply_itch per
+ * message, on a stream with every kind of trouble: unknown and stale orders, bad sides and
+ * locates, crossed books under the freeze policy (held messages), operator resets between
+ * bursts, references that wrap the order ring into the survivor table, and a batch too
+ * small for one burst's events. Events must match byte for byte, and so must the books. */
+static void test_book_burst_equals_single(void **state)
+{
+	enum { SYMS = 6, N = 40000, CAP = 48 };
+	static struct wb_itch_msg msgs[N];
+	static uint64_t seqs[N];
+	static struct wb_event ea[4 * CAP], eb[4 * CAP];
+	struct wb_book_opts o = { .max_orders = 700, .max_levels = 400, .max_symbols = SYMS, .snapshot_depth = 8,
+				  .price_decimals = 4, .feed = 2, .policy = WB_POLICY_FREEZE, .numa_node = -1 };
+	struct wb_bookset *a, *b;
+	uint64_t ref = 1;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(wb_bookset_create(&o, &a), 0);
+	assert_int_equal(wb_bookset_create(&o, &b), 0);
+	for (uint16_t l = 0; l < SYMS - 1; l++) {
+		char name[8];
+		snprintf(name, sizeof(name), "S%u", l);
+		msgs[n++] = msg_dir(l, name);
+	}
+	while (n < N) {
+		unsigned r = (unsigned)(rnd() % 100);
+		uint16_t loc = (uint16_t)(rnd() % 8) < 7 ? (uint16_t)(rnd() % (SYMS - 1)) : (uint16_t)(SYMS + rnd() % 3);
+		/* mostly recent references (live), sometimes old ones (gone: unknown orders) */
+		uint64_t back = rnd() % 8 ? 1 + rnd() % 200 : 1 + rnd() % 5000;
+		uint64_t old = ref > back ? ref - back : 1;
+		char side = rnd() % 50 ? (rnd() & 1 ? 'B' : 'S') : 'Q';
+		uint32_t px = side == 'B' ? 5000 - (uint32_t)(rnd() % 30) : 5003 + (uint32_t)(rnd() % 30);
+
+		if (rnd() % 400 == 0)
+			px = side == 'B' ? 5010 : 4990; /* through the other side: locked or crossed */
+		if (r < 45) {
+			msgs[n] = msg_add(loc, ref++, side, 1 + (uint32_t)(rnd() % 500), px);
+			if (rnd() % 10 == 0) {
+				msgs[n].type = 'F';
+				memcpy(msgs[n].u.add.mpid, "MPID", 4);
+			}
+			n++;
+		} else if (r < 75) {
+			msgs[n++] = msg_del(loc, old);
+		} else if (r < 88) {
+			msgs[n++] = msg_replace(loc, old, ref++, 1 + (uint32_t)(rnd() % 300), px);
+		} else if (r < 93) {
+			msgs[n] = msg_exec(loc, old, 1 + (uint32_t)(rnd() % 400), n);
+			n++;
+		} else if (r < 96) {
+			msgs[n] = msg_exec_px(loc, old, 1 + (uint32_t)(rnd() % 400), n, rnd() & 1 ? 'Y' : 'N', 4999);
+			n++;
+		} else if (r < 99) {
+			msgs[n++] = msg_cancel(loc, old, 1 + (uint32_t)(rnd() % 600));
+		} else {
+			msgs[n] = (struct wb_itch_msg){ .type = 'P', .locate = loc, .ts = n };
+			msgs[n].u.trade.price = 5001;
+			msgs[n].u.trade.shares = 100;
+			msgs[n].u.trade.side = 'B';
+			n++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].ts = 34200000000000ull + i;
+		seqs[i] = 1000 + i;
+	}
+	size_t i = 0, bursts = 0;
+	uint64_t ts_recv = 1700000000000000000ull;
+	while (i < n) {
+		size_t k = 1 + rnd() % 40;
+		uint8_t flags = bursts % 5 == 0 ? WB_EVF_RECOVERED : 0;
+		struct wb_event_batch ba = { .ev = ea, .cap = bursts % 7 == 0 ? 5 : 4 * CAP };
+		struct wb_event_batch bb = { .ev = eb, .cap = ba.cap };
+
+		if (k > n - i)
+			k = n - i;
+		for (size_t j = 0; j < k; j++) {
+			struct wb_msg_meta meta = { .seq = seqs[i + j], .ts_recv = ts_recv, .flags = flags };
+			assert_int_equal(wb_bookset_apply_itch(a, &msgs[i + j], &meta, &ba), 0);
+		}
+		assert_int_equal(wb_bookset_apply_itch_burst(b, &msgs[i], &seqs[i], (uint32_t)k, ts_recv, flags, &bb), 0);
+		assert_int_equal(ba.n, bb.n);
+		assert_int_equal(ba.overflow, bb.overflow);
+		assert_memory_equal(ea, eb, ba.n * sizeof(struct wb_event));
+		if (++bursts % 150 == 0) {
+			/* an operator resets a frozen book: its orders turn stale for the sweep */
+			uint16_t l = (uint16_t)(rnd() % (SYMS - 1));
+			assert_int_equal(wb_bookset_request_reset(a, l), 0);
+			assert_int_equal(wb_bookset_request_reset(b, l), 0);
+			wb_bookset_service(a);
+			wb_bookset_service(b);
+			compare_books(a, b, SYMS);
+		}
+		i += k;
+		ts_recv += 1000;
+	}
+	compare_books(a, b, SYMS);
+	struct wb_bookset_stats st;
+	wb_bookset_stats(b, &st);
+	/* the stream did reach the cases it was built for */
+	assert_true(st.integrity_total > 1000);
+	assert_true(st.event_overflow > 0);
+	assert_true(ref > 4 * o.max_orders);
+	assert_int_equal(wb_bookset_apply_itch_burst(b, msgs, seqs, 0, 0, 0, &(struct wb_event_batch){ .ev = eb, .cap = 1 }), 0);
+	assert_int_equal(wb_bookset_apply_itch_burst(b, NULL, seqs, 1, 0, 0, &(struct wb_event_batch){ .ev = eb, .cap = 1 }),
+			 -EINVAL);
+	wb_bookset_destroy(a);
+	wb_bookset_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_book_reset_sweeps_stale_orders),
 		cmocka_unit_test(test_book_snapshot_tracks_top_through_deep_changes),
 		cmocka_unit_test(test_book_prefetch_changes_nothing),
+		cmocka_unit_test(test_book_burst_equals_single),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "book.h"
+#include "book_fixture.h"
 #include "config.h"
 #include "feed.h"
 #include "itch.h"
@@ -171,19 +172,7 @@ static void assert_books_equal(struct wb_bookset *got, struct wb_bookset *want, 
 		assert_int_equal(wb_bookset_read_top(want, (uint16_t)l, 32, &a), 0);
 		assert_int_equal(wb_bookset_read_top(got, (uint16_t)l, 32, &b), 0);
 		assert_string_equal(a.stock, b.stock);
-		assert_int_equal(a.nbids, b.nbids);
-		assert_int_equal(a.nasks, b.nasks);
-		/* field by field: struct padding is not part of the book */
-		for (uint32_t k = 0; k < a.nbids; k++) {
-			assert_int_equal(a.bids[k].price, b.bids[k].price);
-			assert_int_equal(a.bids[k].shares, b.bids[k].shares);
-			assert_int_equal(a.bids[k].orders, b.bids[k].orders);
-		}
-		for (uint32_t k = 0; k < a.nasks; k++) {
-			assert_int_equal(a.asks[k].price, b.asks[k].price);
-			assert_int_equal(a.asks[k].shares, b.asks[k].shares);
-			assert_int_equal(a.asks[k].orders, b.asks[k].orders);
-		}
+		fx_assert_levels_equal(&a, &b);
 		assert_int_equal(a.seq, b.seq);
 		assert_int_equal(b.health == WB_HEALTH_STALE, want_health == WB_HEALTH_STALE);
 		struct wb_symbol_stats sa, sb;

@@ -128,10 +128,9 @@ struct wb_bookset {
 	 * young are found where they were just written. An order still live when a reference
 	 * one ring later claims its slot moves to the survivor table (open addressing). */
 	struct order *ring;
-	uint64_t ring_mask;
+	uint64_t ring_mask, ring_bytes;
 	struct order *surv;
-	uint64_t surv_mask;
-	unsigned surv_shift;
+	uint64_t nsurv_slots;
 	uint32_t surv_disp;    /* longest distance from home any survivor was stored at */
 	uint64_t nsurv;	       /* orders in the survivor table (live or stale) */
 	uint64_t hi_ref;       /* highest reference ever added: a higher one cannot be live */
@@ -222,17 +221,12 @@ static struct snap *snap_of(const struct wb_bookset *bs, uint32_t locate)
 	return (struct snap *)(bs->snaps + (size_t)locate * bs->snap_stride);
 }
 
-static uint64_t pow2_at_least(uint64_t n, unsigned *bits)
+static uint64_t pow2_at_least(uint64_t n)
 {
 	uint64_t p = 16;
-	unsigned b = 4;
 
-	while (p < n) {
+	while (p < n)
 		p <<= 1;
-		b++;
-	}
-	if (bits)
-		*bits = b;
 	return p;
 }
 
@@ -240,7 +234,6 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 {
 	struct wb_bookset *bs;
 	uint64_t rcap, scap;
-	unsigned bits;
 	int rc;
 
 	if (!opts || !out || opts->max_orders == 0 || opts->max_levels == 0 || opts->max_symbols == 0 ||
@@ -254,11 +247,11 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 
 	/* the ring spans at least max_orders consecutive references; the survivor table can
 	 * hold every live order at load <= 2/3, which keeps its linear probes short */
-	rcap = pow2_at_least(opts->max_orders, NULL);
-	scap = pow2_at_least(3ull * opts->max_orders / 2, &bits);
+	rcap = pow2_at_least(opts->max_orders);
+	scap = 3ull * opts->max_orders / 2 + 1;
 	bs->ring_mask = rcap - 1;
-	bs->surv_mask = scap - 1;
-	bs->surv_shift = 64 - bits;
+	bs->ring_bytes = rcap * sizeof(struct order);
+	bs->nsurv_slots = scap;
 	/* the arena holds every side's sorted array; 4x covers doubling slack and classes */
 	bs->arena_cap = 4 * opts->max_levels + 2 * ARENA_MIN_CAP * opts->max_symbols;
 	bs->snap_stride = (sizeof(struct snap) + 2 * (size_t)opts->snapshot_depth * sizeof(struct wb_level) + 63) &
@@ -349,11 +342,23 @@ static inline struct order *ring_slot(const struct wb_bookset *bs, uint64_t ref)
 	return &bs->ring[ref & bs->ring_mask];
 }
 
-/* Survivors are scattered by Fibonacci hashing: they are the orders whose references the
- * ring has wrapped past, and low bits would pile them up in runs. */
+/* Survivors are scattered by Fibonacci hashing (they are the orders whose references the
+ * ring has wrapped past, and low bits would pile them up in runs), mapped onto any table
+ * size by a multiply-high: the table is exactly 1.5 x max_orders, not the next power of two. */
 static inline uint64_t surv_home(const struct wb_bookset *bs, uint64_t ref)
 {
-	return (ref * 0x9E3779B97F4A7C15ull) >> bs->surv_shift;
+	return (uint64_t)(((unsigned __int128)(ref * 0x9E3779B97F4A7C15ull) * bs->nsurv_slots) >> 64);
+}
+
+static inline uint64_t surv_next(const struct wb_bookset *bs, uint64_t i)
+{
+	return i + 1 == bs->nsurv_slots ? 0 : i + 1;
+}
+
+/* Slots from a forward to b, around the end of the table. */
+static inline uint64_t surv_dist(const struct wb_bookset *bs, uint64_t a, uint64_t b)
+{
+	return b >= a ? b - a : b + bs->nsurv_slots - a;
 }
 
 /* Survivor slot holding ref, or NULL (never further than surv_disp from home). */
@@ -361,7 +366,7 @@ static inline struct order *surv_find(const struct wb_bookset *bs, uint64_t ref)
 {
 	uint64_t i = surv_home(bs, ref);
 
-	for (uint32_t d = 0; d <= bs->surv_disp; d++, i = (i + 1) & bs->surv_mask) {
+	for (uint32_t d = 0; d <= bs->surv_disp; d++, i = surv_next(bs, i)) {
 		struct order *o = &bs->surv[i];
 
 		if (o->level == NIL)
@@ -373,14 +378,15 @@ static inline struct order *surv_find(const struct wb_bookset *bs, uint64_t ref)
 }
 
 /* Moves an order (not in the table) into the survivor table: the first empty slot from
- * its home (no tombstones, so nothing with its reference sits past it). */
+ * its home (no tombstones, so nothing with its reference sits past it). The table holds
+ * every live and stale order at most, and has half as many slots again: one is empty. */
 static void surv_insert(struct wb_bookset *bs, const struct order *src)
 {
 	uint64_t i = surv_home(bs, src->ref);
 	uint32_t d = 0;
 
 	while (bs->surv[i].level != NIL) {
-		i = (i + 1) & bs->surv_mask;
+		i = surv_next(bs, i);
 		d++;
 	}
 	bs->surv[i] = *src;
@@ -394,14 +400,14 @@ static void surv_insert(struct wb_bookset *bs, const struct order *src)
  * surv_disp past its home, so the scan stops there even inside a long run. */
 static void surv_erase(struct wb_bookset *bs, uint64_t i)
 {
-	uint64_t j = i, mask = bs->surv_mask;
+	uint64_t j = i;
 
 	for (;;) {
-		j = (j + 1) & mask;
-		if (bs->surv[j].level == NIL || ((j - i) & mask) > bs->surv_disp)
+		j = surv_next(bs, j);
+		if (bs->surv[j].level == NIL || surv_dist(bs, i, j) > bs->surv_disp)
 			break;
 		uint64_t k = surv_home(bs, bs->surv[j].ref);
-		if (((j - k) & mask) >= ((j - i) & mask)) {
+		if (surv_dist(bs, k, j) >= surv_dist(bs, i, j)) {
 			bs->surv[i] = bs->surv[j];
 			i = j;
 		}
@@ -412,7 +418,8 @@ static void surv_erase(struct wb_bookset *bs, uint64_t i)
 
 static inline bool in_ring(const struct wb_bookset *bs, const struct order *o)
 {
-	return o >= bs->ring && o <= bs->ring + bs->ring_mask;
+	/* one unsigned compare: below the ring wraps to a huge distance */
+	return (uintptr_t)o - (uintptr_t)bs->ring < bs->ring_bytes;
 }
 
 /* Frees o's slot. A survivor's slot may be refilled by the shift. */
@@ -456,7 +463,7 @@ static void stale_erase(struct wb_bookset *bs, struct order *o)
  * backward shift can move one behind the sweep: it is found on the next round). */
 static void sweep_stale(struct wb_bookset *bs, uint32_t budget)
 {
-	uint64_t rn = bs->ring_mask + 1, total = rn + bs->surv_mask + 1;
+	uint64_t rn = bs->ring_mask + 1, total = rn + bs->nsurv_slots;
 
 	while (bs->stale_orders && budget--) {
 		uint64_t i = bs->sweep_at;
@@ -1043,14 +1050,12 @@ static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, co
 
 /* An order whose locate is not the message's (a feed error, counted nowhere else): its
  * book changes too, so readers of it must retry. */
-static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, struct book *b, const struct order *o)
+static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, uint16_t locate, const struct order *o)
 {
-	struct book *ob = &bs->books[o->locate];
-
-	if (ob == b)
+	if (__builtin_expect(o->locate == locate, 1))
 		return NULL;
-	book_wbegin(ob);
-	return ob;
+	book_wbegin(&bs->books[o->locate]);
+	return &bs->books[o->locate];
 }
 
 /* Applies one message; c carries the burst's context (seq set by the caller). */
@@ -1097,14 +1102,14 @@ static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg
 		o = order_find(c, b, loc, m->u.exec.ref);
 		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, o);
+		ob = other_begin(bs, loc, o);
 		order_reduce(c, o, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
 		break;
 	case 'C': {
 		o = order_find(c, b, loc, m->u.exec_px.ref);
 		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, o);
+		ob = other_begin(bs, loc, o);
 		uint8_t side = side_char(o->side);
 		uint32_t sh = order_reduce(c, o, m->u.exec_px.shares, WB_EV_ORDER_EXEC, m->u.exec_px.match);
 
@@ -1121,21 +1126,21 @@ static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg
 		o = order_find(c, b, loc, m->u.cancel.ref);
 		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, o);
+		ob = other_begin(bs, loc, o);
 		order_reduce(c, o, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
 		break;
 	case 'D':
 		o = order_find(c, b, loc, m->u.del.ref);
 		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, o);
+		ob = other_begin(bs, loc, o);
 		order_delete(c, o, 0);
 		break;
 	case 'U': {
 		o = order_find(c, b, loc, m->u.replace.old_ref);
 		if (o == NULL)
 			break;
-		ob = other_begin(bs, b, o);
+		ob = other_begin(bs, loc, o);
 		int side = o->side;
 		uint16_t oloc = o->locate;
 
@@ -1210,9 +1215,7 @@ out_mark_end:
 		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
 }
 
-#ifndef PREFETCH_AHEAD
 #define PREFETCH_AHEAD 8 /* messages between a burst's prefetch and its apply */
-#endif
 
 /* Starts loading the slots of m's references and m's book. Branch-free: the message type
  * is the least predictable thing on a feed, and a mispredicted switch here cost as much
@@ -1237,23 +1240,6 @@ static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
 	prefetch_one(bs, m);
-}
-
-#ifndef DEEP_AHEAD
-#define DEEP_AHEAD 4
-#endif
-/* Second stage, DEEP_AHEAD messages before the apply, when the first stage's lines have
- * arrived: from the order's slot to its level record (a second random line a delete,
- * execution or replace needs), from the book to the top of the side an add searches.
- * Branch-free like the first stage; a wrong guess is a wasted prefetch. */
-static HOT_INLINE void prefetch_two(const struct wb_bookset *bs, const struct wb_itch_msg *m)
-{
-	const struct order *o = ring_slot(bs, m->u.del.ref);
-	uint16_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
-	const struct side *sd = &bs->books[loc].side[m->u.add.side == 'S'];
-
-	__builtin_prefetch(&bs->levels[o->level], 1, 3);
-	__builtin_prefetch(&bs->arena[sd->off + sd->n - (sd->n != 0)], 0, 3);
 }
 
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
@@ -1293,10 +1279,6 @@ int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg 
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
 			prefetch_one(bs, &msgs[i + PREFETCH_AHEAD]);
-#ifdef WITH_DEEP
-		if (i + DEEP_AHEAD < n)
-			prefetch_two(bs, &msgs[i + DEEP_AHEAD]);
-#endif
 		c.seq = seqs[i];
 		apply_one(bs, &msgs[i], &c);
 	}
@@ -1932,7 +1914,7 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 
 	if (!q)
 		return 0;
-	uint64_t rn = bs->ring_mask + 1, total = rn + bs->surv_mask + 1;
+	uint64_t rn = bs->ring_mask + 1, total = rn + bs->nsurv_slots;
 
 	/* the queue is the level's orders by arrival: a scan of the tables (no links to follow) */
 	for (uint64_t i = 0; i < total && n < lv->orders; i++) {

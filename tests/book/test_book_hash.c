@@ -189,7 +189,7 @@ static int count_type(const struct fx *f, uint8_t type)
 
 static void test_book_reset_sweeps_stale_orders(void **state)
 {
-	enum { ORDERS = 20000 }; /* a table of 32768 slots: two service calls sweep it once */
+	enum { ORDERS = 20000 }; /* sequential: all in the 32768-slot ring, which one service call sweeps half of */
 	struct fx f;
 	struct wb_bookset_stats bst;
 	struct wb_symbol_stats st;

@@ -974,6 +974,9 @@ static HOT_INLINE void order_delete(struct apply *c, struct order *o, uint8_t ev
 
 /* ---------------------------------------------------------------- apply */
 
+/* 'B' and 'S' in one load: two compares mispredict on the half of adds that sell */
+static const uint8_t side_ok[256] = { ['B'] = 1, ['S'] = 1 };
+
 static const uint8_t order_type[256] = { ['A'] = 1, ['F'] = 1, ['E'] = 1, ['C'] = 1, ['X'] = 1, ['D'] = 1, ['U'] = 1 };
 
 static inline int order_msg(char t)
@@ -1090,7 +1093,7 @@ static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg
 	switch (m->type) {
 	case 'A':
 	case 'F':
-		if (__builtin_expect(m->u.add.side != 'B' && m->u.add.side != 'S', 0)) {
+		if (__builtin_expect(!side_ok[(uint8_t)m->u.add.side], 0)) {
 			e = integrity(c, b, loc, WB_INT_BAD_SIDE, m->u.add.ref);
 			e->aux = (uint8_t)m->u.add.side;
 			break;
@@ -1215,7 +1218,9 @@ out_mark_end:
 		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
 }
 
+#ifndef PREFETCH_AHEAD
 #define PREFETCH_AHEAD 8 /* messages between a burst's prefetch and its apply */
+#endif
 
 /* Starts loading the slots of m's references and m's book. Branch-free: the message type
  * is the least predictable thing on a feed, and a mispredicted switch here cost as much
@@ -1224,16 +1229,23 @@ out_mark_end:
  * C X D U all carry the (old) reference first in the union. */
 static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
-	uint64_t ref = m->u.del.ref;
-	uint64_t ref2 = m->type == 'U' ? m->u.replace.new_ref : ref;
-	const struct order *slot = ring_slot(bs, ref);
+	/* selects by mask, not by ?: or &&, which gcc compiles to branches on the type */
+	uint64_t ref = m->u.del.ref, is_u = -(uint64_t)(m->type == 'U');
+	uint64_t ref2 = ref ^ ((ref ^ m->u.replace.new_ref) & is_u);
+	uint64_t adds = -(uint64_t)((m->type == 'A') | (m->type == 'F') | (m->type == 'U'));
 	/* a reference one ring behind the newest has most likely moved to the survivors */
-	bool moved = bs->nsurv != 0 && bs->hi_ref - ref > bs->ring_mask;
-	uint16_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
+	uint64_t moved = -(uint64_t)((bs->nsurv != 0) & (bs->hi_ref - ref > bs->ring_mask));
+	uint64_t slot = (uint64_t)ring_slot(bs, ref);
+	uint64_t home = (uint64_t)&bs->surv[surv_home(bs, ref)];
+	/* an add's slot is most likely held by the order one ring before it, if that is still
+	 * live: the survivor home it would move to depends on that reference alone */
+	uint64_t evict = (uint64_t)&bs->surv[surv_home(bs, ref2 - bs->ring_mask - 1)];
+	uint32_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
 
-	__builtin_prefetch(moved ? &bs->surv[surv_home(bs, ref)] : slot, 1, 3);
-	__builtin_prefetch(slot, 1, 3);
+	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & moved)), 1, 3);
+	__builtin_prefetch((const void *)slot, 1, 3);
 	__builtin_prefetch(ring_slot(bs, ref2), 1, 3);
+	__builtin_prefetch((const void *)(slot ^ ((slot ^ evict) & adds)), 1, 3);
 	__builtin_prefetch(&bs->books[loc], 1, 3);
 }
 

@@ -974,6 +974,9 @@ static HOT_INLINE void order_delete(struct apply *c, struct order *o, uint8_t ev
 
 /* ---------------------------------------------------------------- apply */
 
+/* the types whose apply adds an order (U adds its new reference) */
+static const uint8_t pf_adds[256] = { ['A'] = 1, ['F'] = 1, ['U'] = 1 };
+
 /* 'B' and 'S' in one load: two compares mispredict on the half of adds that sell */
 static const uint8_t side_ok[256] = { ['B'] = 1, ['S'] = 1 };
 
@@ -1232,21 +1235,23 @@ static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb
 	/* selects by mask, not by ?: or &&, which gcc compiles to branches on the type */
 	uint64_t ref = m->u.del.ref, is_u = -(uint64_t)(m->type == 'U');
 	uint64_t ref2 = ref ^ ((ref ^ m->u.replace.new_ref) & is_u);
-	uint64_t adds = -(uint64_t)((m->type == 'A') | (m->type == 'F') | (m->type == 'U'));
-	/* a reference one ring behind the newest has most likely moved to the survivors */
-	uint64_t moved = -(uint64_t)((bs->nsurv != 0) & (bs->hi_ref - ref > bs->ring_mask));
 	uint64_t slot = (uint64_t)ring_slot(bs, ref);
-	uint64_t home = (uint64_t)&bs->surv[surv_home(bs, ref)];
-	/* an add's slot is most likely held by the order one ring before it, if that is still
-	 * live: the survivor home it would move to depends on that reference alone */
-	uint64_t evict = (uint64_t)&bs->surv[surv_home(bs, ref2 - bs->ring_mask - 1)];
 	uint32_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
 
-	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & moved)), 1, 3);
 	__builtin_prefetch((const void *)slot, 1, 3);
 	__builtin_prefetch(ring_slot(bs, ref2), 1, 3);
-	__builtin_prefetch((const void *)(slot ^ ((slot ^ evict) & adds)), 1, 3);
 	__builtin_prefetch(&bs->books[loc], 1, 3);
+#ifndef NO_SURV_PF
+	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type];
+	/* a reference one ring behind the newest has most likely moved to the survivors; an
+	 * add's slot is most likely held by the order one ring before it, if that is still
+	 * live, and the survivor home it would move to depends on that reference alone */
+	uint64_t moved = -(uint64_t)((bs->nsurv != 0) & (bs->hi_ref - ref > bs->ring_mask));
+	uint64_t sref = ref ^ ((ref ^ (ref2 - bs->ring_mask - 1)) & adds);
+	uint64_t home = (uint64_t)&bs->surv[surv_home(bs, sref)];
+
+	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & (moved | adds))), 1, 3);
+#endif
 }
 
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)

@@ -27,7 +27,7 @@ enum wb_symbol_health {
 };
 
 struct wb_book_opts {
-	uint32_t max_orders;     /* live orders across all symbols (hash table sized from it) */
+	uint32_t max_orders;     /* live orders across all symbols (order ring and survivor table sized from it) */
 	uint32_t max_levels;     /* live price levels across all symbols and sides */
 	uint32_t max_symbols;    /* highest locate + 1 that will be seen (<= 65536) */
 	uint32_t snapshot_depth; /* levels per side published to readers (<= WB_TOP_MAX_DEPTH) */
@@ -61,19 +61,23 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
  * (message i with sequence seqs[i]; ts_recv and flags, e.g. WB_EVF_RECOVERED, are the
  * packet's), starting each one's loads (order slots, book) 8 messages ahead of its apply.
  * What a worker calls per packet: the per-message call, its checks and its prefetch call
- * cost as much as a small message's work. */
+ * cost as much as a small message's work. Returns 0, or -EINVAL for a NULL bs or out (or
+ * NULL msgs or seqs with n > 0). */
 int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, const uint64_t *seqs,
 				uint32_t n, uint64_t ts_recv, uint8_t flags, struct wb_event_batch *out);
 
-/* Optional: starts loading what applying m will touch (its order's hash slot and book),
- * so a caller that applies messages in batches can hide those cache misses by calling
- * it for message i+1 before applying message i. No effect on the book; any message is
- * accepted (unknown types, references or locates are ignored); bs and m must not be NULL. */
+/* Optional, for callers of wb_bookset_apply_itch (the burst call does this itself): starts
+ * loading what applying m will touch (its order's slot, a replace's new slot, the survivor
+ * slot its order may have moved to or be moved to, its book), so a caller that applies
+ * messages in batches can hide those cache misses by calling it a few messages ahead. No
+ * effect on the book; any message is accepted (unknown types, references or locates
+ * cost a wasted prefetch); bs and m must not be NULL. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 /* Optional second stage, for a message whose first stage ran a few messages earlier:
  * follows its order to its level (or, for an add, to the top of the side it searches).
  * Use over a burst: prefetch i+8, prefetch_deep i+4, apply i. It measures slower than
- * prefetch alone on a wbsim day (docs/performance.md, Book); kept for other mixes. */
+ * prefetch alone on a wbsim day (docs/performance.md, Book), so the burst call does not
+ * use it; kept for other mixes. */
 void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_itch_msg *m);
 
 /* Price-level feeds (IEX DEEP): sets the size at price on side ('B'/'S'); size 0 removes.

@@ -29,6 +29,8 @@ static const struct {
 	{ "ring_high_water_events", "highest occupancy of the event ring" },
 	{ "ring_occupancy_events", "events in the event ring now" },
 	{ "ring_drops_events_total", "events dropped because the event ring was full" },
+	{ "ring_waits_total", "replay: event flushes that waited for room in the event ring instead of dropping" },
+	{ "ring_wait_ns_total", "replay: time the worker waited for room in the event ring" },
 	{ "bytes_in_total", "uncompressed bytes handed to the persister" },
 	{ "bytes_out_total", "compressed bytes written" },
 	{ "compression_ratio", "bytes in divided by bytes out" },

@@ -120,6 +120,9 @@ json_t *wb_stats_json(struct wb_dataplane *dp, struct wb_persister *const *persi
 		json_object_set_new(w, "kernel_tx_failed_packets_total", json_integer((json_int_t)ws.kernel_tx_failed));
 		json_object_set_new(w, "frames_sent_total", json_integer((json_int_t)ws.frames_sent));
 		json_object_set_new(w, "frames_send_failed_total", json_integer((json_int_t)ws.frames_send_failed));
+		json_object_set_new(w, "ring_waits_total", json_integer((json_int_t)ws.ring_waits));
+		json_object_set_new(w, "ring_wait_ns_total",
+				    json_integer((json_int_t)(hz ? (uint64_t)((__uint128_t)ws.ring_wait_tsc * 1000000000ULL / hz) : 0)));
 		json_object_set_new(w, "raw_ring_packets_total", json_integer((json_int_t)ws.raw_packets));
 		json_object_set_new(w, "raw_ring_drops_total", json_integer((json_int_t)ws.raw_drops));
 		json_object_set_new(w, "raw_ring_high_water_bytes", json_integer((json_int_t)ws.raw_high_water_bytes));

@@ -60,6 +60,8 @@ struct dp_worker {
 	_Atomic uint64_t bursts, packets, bytes, empty_polls, busy_tsc, idle_tsc;
 	_Atomic uint64_t verdicts[WB_PKT_VERDICT_MAX];
 	_Atomic uint64_t multi_seg, foreign_feed, events;
+	_Atomic uint64_t ring_waits, ring_wait_tsc; /* replay: flushes that waited for ring room, and how long */
+	uint64_t waited_tsc;                        /* this poll's share of ring_wait_tsc: not busy time */
 	_Atomic uint64_t line_packets[WB_MAX_FEEDS][4], line_bytes[WB_MAX_FEEDS][4]; /* A, B, R, S */
 	struct wb_histo latency; /* rx to book updated and events batched, ns */
 	uint64_t publish_pending; /* bit per feed whose books changed in this burst */
@@ -135,13 +137,51 @@ static inline uint64_t tsc_to_ns(const struct wb_dataplane *dp, uint64_t ticks)
 	return (uint64_t)((__uint128_t)ticks * 1000000000ULL / dp->tsc_hz);
 }
 
+/* A replay reads files, which cannot overflow: rather than drop the events the persister
+ * has no room for yet, the worker waits for it (live, the NIC ring would overflow
+ * instead, so the live path drops and counts). Waiting ends when the consumer has stood
+ * still for 10 s (a persister compresses a block at a time: seconds at zstd 19), or on
+ * stop: then the live path's drop, counted, so nothing hangs. */
+#define REPLAY_STALL_SECONDS 10
+static void replay_wait_room(struct dp_worker *w, uint32_t need)
+{
+	if (wb_evring_room(&w->ring) >= need)
+		return;
+	uint64_t t0 = rte_rdtsc(), progress = t0;
+	uint64_t tail = atomic_load_explicit(&w->ring.tail, memory_order_relaxed);
+	INC(w->ring_waits);
+	while (wb_evring_room(&w->ring) < need && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		uint64_t now = rte_rdtsc(), t = atomic_load_explicit(&w->ring.tail, memory_order_relaxed);
+		if (t != tail) {
+			tail = t;
+			progress = now;
+		} else if (now - progress > REPLAY_STALL_SECONDS * w->dp->tsc_hz) {
+			break;
+		}
+		rte_pause();
+	}
+	uint64_t waited = rte_rdtsc() - t0;
+	ADD(w->ring_wait_tsc, waited);
+	w->waited_tsc += waited;
+}
+
 static void flush_events(struct dp_worker *w)
 {
-	if (w->batch.n) {
+	if (!w->batch.n)
+		return;
+	if (w->dp->replay) {
+		/* in pieces a ring can hold (an end-of-input drain can batch more than a small
+		 * ring's size): with nothing dropped, a packet's events may span two pushes */
+		for (uint32_t done = 0, k; done < w->batch.n; done += k) {
+			k = w->batch.n - done < w->ring.size / 2 ? w->batch.n - done : w->ring.size / 2;
+			replay_wait_room(w, k + 1); /* + 1: a drop marker may go first */
+			wb_evring_push(&w->ring, w->batch.ev + done, k);
+		}
+	} else {
 		wb_evring_push(&w->ring, w->batch.ev, w->batch.n);
-		ADD(w->events, w->batch.n);
-		w->batch.n = 0;
 	}
+	ADD(w->events, w->batch.n);
+	w->batch.n = 0;
 }
 
 /* Host traffic the kernel owns (ARP, ICMP, IGMP, TCP, unicast UDP to us), under a
@@ -343,6 +383,7 @@ static int worker_main(void *arg)
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		uint64_t t0 = rte_rdtsc();
 		uint32_t got = 0, exhausted = 0;
+		w->waited_tsc = 0;
 		for (uint32_t i = 0; i < w->nrxq; i++) {
 			struct dp_rxq *q = &w->rxq[i];
 			if (q->exhausted) {
@@ -386,7 +427,7 @@ static int worker_main(void *arg)
 			bridge_kernel(w);
 		uint64_t t1 = rte_rdtsc();
 		if (got) {
-			ADD(w->busy_tsc, t1 - t0);
+			ADD(w->busy_tsc, t1 - t0 - (w->waited_tsc < t1 - t0 ? w->waited_tsc : t1 - t0));
 			if (t1 - last_idle_tsc > idle_every) {
 				run_idle(w, dp->replay ? 0 : dp->wall_base_ns + tsc_to_ns(dp, t1 - dp->tsc_base));
 				last_idle_tsc = t1;
@@ -961,6 +1002,8 @@ void wb_dataplane_worker_stats(const struct wb_dataplane *dp, unsigned i, struct
 	out->events = GET(w->events);
 	out->event_batch_overflow = w->batch.overflow;
 	out->ring_drops = w->ring.drop_events;
+	out->ring_waits = GET(w->ring_waits);
+	out->ring_wait_tsc = GET(w->ring_wait_tsc);
 	out->ring_high_water = w->ring.high_water;
 	out->ring_size = w->ring.size;
 	out->ring_occupancy = wb_evring_count(&w->ring);

@@ -41,11 +41,12 @@ struct wb_worker_stats {
 	int numa_node;
 	const char *state;          /* "starting", "polling", "inputs-done", "stopped" */
 	uint64_t bursts, packets, bytes, empty_polls;
-	uint64_t busy_tsc, idle_tsc; /* TSC ticks spent in productive vs empty polls */
+	uint64_t busy_tsc, idle_tsc; /* TSC ticks spent in productive vs empty polls (replay waits for ring room excluded) */
 	uint64_t verdicts[WB_PKT_VERDICT_MAX];
 	uint64_t multi_segment_drops, foreign_feed_drops;
 	uint64_t events, event_batch_overflow;
 	uint64_t ring_drops, ring_high_water, ring_size, ring_occupancy;
+	uint64_t ring_waits, ring_wait_tsc; /* replay: flushes that waited for ring room; TSC ticks waited */
 	uint64_t raw_packets, raw_drops, raw_high_water_bytes; /* raw-packet ring */
 	/* exception path: host frames to the kernel's tap, and what the kernel sends back */
 	uint64_t host_to_kernel, host_rate_dropped, host_tx_failed, kernel_to_wire, kernel_tx_failed;

@@ -2,7 +2,8 @@
  * thread. Indices on separate cache lines, each side caching the other's index
  * (rigtorp SPSCQueue, rte_ring SP/SC), acquire/release ordering, bulk operations.
  * A full ring never blocks the producer: what does not fit is dropped and counted, and
- * the next push that fits is preceded by a WB_EV_DROP marker naming the lost range. */
+ * the next push that fits is preceded by a WB_EV_DROP marker naming the lost range. (A
+ * replay, whose input cannot overflow, waits for room first: dataplane.c, flush_events.) */
 #ifndef WB_EVRING_H
 #define WB_EVRING_H
 
@@ -55,6 +56,15 @@ static inline uint64_t wb_evring_count(const struct wb_evring *r)
 {
 	return atomic_load_explicit(&r->head, memory_order_acquire) -
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
+}
+
+/* Producer: slots free for a push now (refreshes its view of the consumer). */
+static inline uint64_t wb_evring_room(struct wb_evring *r)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	r->head_cache_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	return r->size - (head - r->head_cache_tail);
 }
 
 /* Producer: pushes n events; returns how many were accepted (all or none of a batch is

@@ -2,7 +2,9 @@
 # A replay writes its capture like a live run: after replaying a generated session with
 # raw capture on, `wbcap verify` says whole, `wbcap book` at the end equals the live book at
 # the end for every symbol, and the raw-packet pcapng export decodes in tshark to the same
-# feed packets as the input pcaps.
+# feed packets as the input pcaps. A replay outrunning its persister (a 1024-event ring:
+# the persister compresses a 1 MiB block while 64 KiB of events fill it) waits for room
+# instead of dropping: every event is captured.
 source "$(dirname "$0")/lib.sh"
 [ -x "$BIN/wbsim" ] && [ -x "$BIN/wbcap" ] || { echo "SKIP: wbsim/wbcap not built"; exit 77; }
 make_config "$TMP/cfg.yaml"
@@ -54,3 +56,17 @@ if command -v tshark > /dev/null; then
 	cmp -s "$TMP/in.txt" "$TMP/raw.txt" || fail "raw export differs: $(wc -l < "$TMP/in.txt") input vs $(wc -l < "$TMP/raw.txt") exported datagrams"
 	echo "ok: raw export = input: $(wc -l < "$TMP/raw.txt") datagrams, same destinations and payloads"
 fi
+
+# A persister slower than the replay: the worker waits for room, nothing is dropped.
+make_config "$TMP/slow.yaml"
+sed -i -e 's/ring_size: 1048576/ring_size: 1024/' -e "s|$TMP/capture|$TMP/slowcap|" "$TMP/slow.yaml"
+grep -q "ring_size: 1024" "$TMP/slow.yaml" || fail "slow config not made"
+"$BIN/wirebookd" -c "$TMP/slow.yaml" --replay "$TMP/A.pcap" --replay "$TMP/B.pcap" -q \
+	--summary-json "$TMP/slow.json" || fail "wirebookd (slow persister) exited $?"
+waits=$(jget "$TMP/slow.json" "j['workers'][0]['ring_waits_total']")
+[ "$waits" -gt 0 ] || fail "the replay never waited for the 1024-event ring (ring_waits_total $waits)"
+expect_eq "ring drops, slow persister" "$(jget "$TMP/slow.json" "j['workers'][0]['ring_drops_events_total']")" "0"
+expect_eq "events captured, slow persister" "$(jget "$TMP/slow.json" "j['persisters'][0]['events_in_total']")" \
+	"$(jget "$TMP/slow.json" "j['workers'][0]['events_total']")"
+"$BIN/wbcap" verify "$TMP/slowcap" > "$TMP/slowverify.txt" || fail "wbcap verify (slow): $(tail -3 "$TMP/slowverify.txt")"
+echo "ok: slow persister: $waits waits, $(jget "$TMP/slow.json" "j['workers'][0]['ring_wait_ns_total']") ns waited; $(tail -1 "$TMP/slowverify.txt")"

@@ -10,6 +10,7 @@
  *                   [prefetch distance (default 1: wb_bookset_prefetch_itch one message ahead; 0 = off)]
  *
  * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
+ *                [order ring slots (default 0: the power of two >= max orders)]
  *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
  *   way a worker handles packets: decode a packet's worth of messages (32), apply them,
  *   publish once per 32 packets (a worker's rx burst). Passes on fresh books, after a
@@ -481,6 +482,7 @@ static int day_main(int argc, char **argv)
 	uint64_t messages = argc > 2 ? strtoull(argv[2], NULL, 10) : 24000000;
 	uint32_t symbols = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 3000;
 	uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
+	uint32_t ring = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 10) : 0;
 	struct day d = { 0 };
 	uint64_t sink = 0;
 	double tpn, tparse = 1e9;
@@ -504,7 +506,7 @@ static int day_main(int argc, char **argv)
 		.max_orders = (uint32_t)(d.ss.peak_live_orders + d.ss.peak_live_orders / 4 + 1024),
 		.max_levels = (uint32_t)(d.ss.peak_live_orders / 2 + 65536),
 		.max_symbols = symbols + 1, .snapshot_depth = 10, .price_decimals = 4,
-		.policy = WB_POLICY_FLAG, .numa_node = -1,
+		.policy = WB_POLICY_FLAG, .numa_node = -1, .order_ring = ring,
 	};
 	tpn = tsc_per_ns();
 	printf("bench_book day: %llu messages, %u symbols, seed %llu, %.0f MB; A+F %.1f%% D %.1f%% U %.1f%% "

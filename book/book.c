@@ -238,16 +238,18 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 
 	if (!opts || !out || opts->max_orders == 0 || opts->max_levels == 0 || opts->max_symbols == 0 ||
 	    opts->max_symbols > WB_BOOK_MAX_LOCATES || opts->snapshot_depth > WB_TOP_MAX_DEPTH ||
-	    opts->max_orders > (1u << 30) || opts->max_levels >= UINT32_MAX / 8)
+	    opts->max_orders > (1u << 30) || opts->max_levels >= UINT32_MAX / 8 || opts->order_ring > (1u << 30) ||
+	    (opts->order_ring & (opts->order_ring - 1)))
 		return -EINVAL;
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
 		return -ENOMEM;
 	bs->opts = *opts;
 
-	/* the ring spans at least max_orders consecutive references; the survivor table can
-	 * hold every live order at load <= 2/3, which keeps its linear probes short */
-	rcap = pow2_at_least(opts->max_orders);
+	/* the ring spans at least max_orders consecutive references unless told otherwise; the
+	 * survivor table can hold every live order at load <= 2/3, which keeps its linear
+	 * probes short */
+	rcap = opts->order_ring ? opts->order_ring : pow2_at_least(opts->max_orders);
 	scap = 3ull * opts->max_orders / 2 + 1;
 	bs->ring_mask = rcap - 1;
 	bs->ring_bytes = rcap * sizeof(struct order);

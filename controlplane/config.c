@@ -266,7 +266,7 @@ struct y_cores {
 };
 
 struct y_book {
-	int64_t *max_orders, *max_levels, *max_symbols, *snapshot_depth;
+	int64_t *max_orders, *max_levels, *max_symbols, *snapshot_depth, *order_ring;
 	char *integrity_policy;
 };
 
@@ -389,6 +389,7 @@ static const cyaml_schema_field_t cores_fields[] = {
 
 static const cyaml_schema_field_t book_fields[] = {
 	INT("max_orders", struct y_book, max_orders),
+	INT("order_ring", struct y_book, order_ring),
 	INT("max_levels", struct y_book, max_levels),
 	INT("max_symbols", struct y_book, max_symbols),
 	INT("snapshot_depth", struct y_book, snapshot_depth),
@@ -1034,6 +1035,7 @@ static void convert_feeds(struct errs *e, const struct y_top *y, struct wb_confi
 		if (yf->book) {
 			const struct y_book *b = yf->book;
 			TAKE(e, F("book.max_orders"), b->max_orders, c->max_orders, 1024, 268435456);
+			TAKE(e, F("book.order_ring"), b->order_ring, c->order_ring, 0, 1073741824);
 			TAKE(e, F("book.max_levels"), b->max_levels, c->max_levels, 1024, 67108864);
 			TAKE(e, F("book.max_symbols"), b->max_symbols, c->max_symbols, 1, 65536);
 			TAKE(e, F("book.snapshot_depth"), b->snapshot_depth, c->snapshot_depth, 1, 32);
@@ -1395,6 +1397,8 @@ static void check_feeds(struct errs *e, const struct wb_config *cfg)
 			       cfg->ports[c->port].name, c->queue);
 		}
 		check_range(e, F("book.max_orders"), c->max_orders, 1024, 268435456);
+		if (c->order_ring) /* 0: the power of two at or above max_orders */
+			check_pow2(e, F("book.order_ring"), c->order_ring, 1024, 1073741824);
 		check_range(e, F("book.max_levels"), c->max_levels, 1024, 67108864);
 		check_range(e, F("book.max_symbols"), c->max_symbols, 1, 65536);
 		check_range(e, F("book.snapshot_depth"), c->snapshot_depth, 1, 32);

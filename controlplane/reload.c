@@ -81,7 +81,8 @@ json_t *wb_config_json(const struct wb_config *cfg)
 				      f->port < cfg->nports ? cfg->ports[f->port].name : "?", "queue", f->queue,
 				      "raw_capture", f->raw_capture, "worker", f->worker, "symbols", syms);
 		json_object_set_new(o, "book",
-				    json_pack("{s:I,s:I,s:I,s:I,s:s}", "max_orders", (json_int_t)f->max_orders,
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "max_orders", (json_int_t)f->max_orders,
+					      "order_ring", (json_int_t)f->order_ring,
 					      "max_levels", (json_int_t)f->max_levels, "max_symbols",
 					      (json_int_t)f->max_symbols, "snapshot_depth", (json_int_t)f->snapshot_depth,
 					      "integrity_policy", policy_names[f->integrity_policy % 2]));
@@ -167,6 +168,7 @@ static const struct field feed_fields[] = {
 	FEED(queue, false),
 	FEED(raw_capture, false),
 	FEED(max_orders, false),
+	FEED(order_ring, false),
 	FEED(max_levels, false),
 	FEED(max_symbols, false),
 	FEED(snapshot_depth, false),

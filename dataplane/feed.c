@@ -37,6 +37,7 @@ void wb_feed_book_opts(const struct wb_feed_conf *fc, uint8_t feed_index, int nu
 {
 	*bo = (struct wb_book_opts){
 		.max_orders = fc->max_orders,
+		.order_ring = fc->order_ring,
 		.max_levels = fc->max_levels,
 		.max_symbols = fc->max_symbols,
 		.snapshot_depth = fc->snapshot_depth,

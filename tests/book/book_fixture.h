@@ -16,11 +16,13 @@ struct fx {
 	uint64_t ts;
 };
 
-static inline int fx_init(struct fx *f, uint32_t orders, uint32_t levels, uint32_t symbols,
-			  enum wb_integrity_policy policy)
+/* A bookset with an order ring of ring slots (0: sized from orders). */
+static inline int fx_init_ring(struct fx *f, uint32_t orders, uint32_t levels, uint32_t symbols,
+			       enum wb_integrity_policy policy, uint32_t ring)
 {
 	struct wb_book_opts o = {
 		.max_orders = orders,
+		.order_ring = ring,
 		.max_levels = levels,
 		.max_symbols = symbols,
 		.snapshot_depth = 8,
@@ -36,6 +38,12 @@ static inline int fx_init(struct fx *f, uint32_t orders, uint32_t levels, uint32
 	f->seq = 100;
 	f->ts = 34200000000000ull;
 	return wb_bookset_create(&o, &f->bs);
+}
+
+static inline int fx_init(struct fx *f, uint32_t orders, uint32_t levels, uint32_t symbols,
+			  enum wb_integrity_policy policy)
+{
+	return fx_init_ring(f, orders, levels, symbols, policy, 0);
 }
 
 /* Two reads of a book have the same levels, field by field (a level's padding is not

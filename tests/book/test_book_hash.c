@@ -48,7 +48,7 @@ static size_t naive_live(const struct naive *nv)
 }
 
 /* Drives a book and the naive model with one reference generator; checks every queue. */
-static void run_refs(uint64_t (*next_ref)(uint64_t i), uint32_t max_live, int steps, int check_every)
+static void run_refs(uint64_t (*next_ref)(uint64_t i), uint32_t max_live, int steps, int check_every, uint32_t ring)
 {
 	enum { SYMS = 3 };
 	struct fx f;
@@ -58,7 +58,7 @@ static void run_refs(uint64_t (*next_ref)(uint64_t i), uint32_t max_live, int st
 	nv.o = calloc(nv.cap, sizeof(*nv.o));
 	assert_non_null(nv.o);
 	/* the smallest table: max_live orders in 1.5x-2x as many slots */
-	assert_int_equal(fx_init(&f, max_live, 8 * max_live, SYMS, WB_POLICY_FLAG), 0);
+	assert_int_equal(fx_init_ring(&f, max_live, 8 * max_live, SYMS, WB_POLICY_FLAG, ring), 0);
 	for (uint16_t l = 0; l < SYMS; l++) {
 		struct wb_itch_msg r = msg_dir(l, l == 0 ? "AAA" : l == 1 ? "BBB" : "CCC");
 		fx_apply(&f, &r);
@@ -161,19 +161,31 @@ static uint64_t ref_sequential(uint64_t i)
 static void test_book_hash_random_refs_keep_queues(void **state)
 {
 	(void)state;
-	run_refs(ref_random, 200, 40000, 997);
+	run_refs(ref_random, 200, 40000, 997, 0);
 }
 
 static void test_book_hash_strided_refs_keep_queues(void **state)
 {
 	(void)state;
-	run_refs(ref_strided, 200, 40000, 997);
+	run_refs(ref_strided, 200, 40000, 997, 0);
 }
 
 static void test_book_hash_sequential_refs_wrap_the_table(void **state)
 {
 	(void)state;
-	run_refs(ref_sequential, 64, 60000, 499);
+	run_refs(ref_sequential, 64, 60000, 499, 0);
+}
+
+/* A ring far smaller than the live orders (book.order_ring): most orders live in the
+ * survivor table, queues and counts stay exact; a ring that is not a power of two is refused. */
+static void test_book_small_ring_keeps_queues(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	run_refs(ref_sequential, 200, 40000, 997, 16);
+	run_refs(ref_random, 200, 20000, 997, 16);
+	assert_int_equal(fx_init_ring(&f, 1024, 1024, 4, WB_POLICY_FLAG, 3000), -EINVAL);
 }
 
 /* ---- a reset leaves its orders stale for the sweep: absent to every lookup meanwhile ---- */
@@ -571,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_book_hash_random_refs_keep_queues),
 		cmocka_unit_test(test_book_hash_strided_refs_keep_queues),
 		cmocka_unit_test(test_book_hash_sequential_refs_wrap_the_table),
+		cmocka_unit_test(test_book_small_ring_keeps_queues),
 		cmocka_unit_test(test_book_reset_sweeps_stale_orders),
 		cmocka_unit_test(test_book_snapshot_tracks_top_through_deep_changes),
 		cmocka_unit_test(test_book_prefetch_changes_nothing),

@@ -226,6 +226,7 @@ static void test_config_itch_example_every_field(void **state)
 	assert_int_equal(f->worker, 0);
 	assert_true(f->raw_capture);
 	assert_int_equal(f->max_orders, 6000000);
+	assert_int_equal(f->order_ring, 0);
 	assert_int_equal(f->max_levels, 1000000);
 	assert_int_equal(f->max_symbols, 16384);
 	assert_int_equal(f->snapshot_depth, 10);
@@ -386,6 +387,19 @@ static void test_config_recovery_keys(void **state)
 	assert_int_equal(fc->rerequest_source.addr, 0x0A000002);
 	assert_int_equal(fc->rerequest_source.port, 40100);
 	assert_int_equal(fc->rerequest_mac[5], 7);
+}
+
+/* The order ring: 0 (absent) lets the book size it from max_orders; a power of two is kept. */
+static void test_config_order_ring(void **state)
+{
+	struct tmpcfg *t = *state;
+	write_base(t, 23, "    queue: 0\n    book: { max_orders: 2000000, order_ring: 16777216 }");
+	assert_int_equal(wb_config_load(t->path, 16, &t->cfg, t->err, sizeof(t->err)), 0);
+	assert_int_equal(t->cfg.feeds[0].order_ring, 16777216);
+	assert_int_equal(t->cfg.feeds[0].max_orders, 2000000);
+	write_base(t, 23, "    queue: 0\n    book: { max_orders: 2000000 }");
+	assert_int_equal(wb_config_load(t->path, 16, &t->cfg, t->err, sizeof(t->err)), 0);
+	assert_int_equal(t->cfg.feeds[0].order_ring, 0);
 }
 
 static void test_config_rerequest_needs_source(void **state)
@@ -576,6 +590,10 @@ static void test_config_out_of_range(void **state)
 		  "@:24: feeds[0].book.snapshot_depth: 33 is out of range (1..32)\n" },
 		{ 23, "    queue: 0\n    book: { max_symbols: 65537 }",
 		  "@:24: feeds[0].book.max_symbols: 65537 is out of range (1..65536)\n" },
+		{ 23, "    queue: 0\n    book: { order_ring: 3000000 }",
+		  "@:24: feeds[0].book.order_ring: 3000000 is not a power of two\n" },
+		{ 23, "    queue: 0\n    book: { order_ring: 512 }",
+		  "@:24: feeds[0].book.order_ring: 512 is out of range (1024..1073741824)\n" },
 		{ 23, "    queue: 0\n    recovery:\n      gap_timeout_ms: 0",
 		  "@:25: feeds[0].recovery.gap_timeout_ms: 0 is out of range (1..60000)\n" },
 		{ 23, "    queue: 0\ncapture:\n  zstd_level: 20",
@@ -688,6 +706,7 @@ int main(void)
 		T(test_config_minimal_example_loads),
 		T(test_config_unknown_key),
 		T(test_config_recovery_keys),
+		T(test_config_order_ring),
 		T(test_config_rerequest_needs_source),
 		T(test_config_bad_mac),
 		T(test_config_exception_tap),

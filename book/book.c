@@ -914,8 +914,9 @@ static HOT_INLINE void order_take(struct wb_bookset *bs, struct order *o, uint32
 }
 
 /* The lookup of a reference not in its ring slot (a survivor, or unknown), or while
- * reset books leave stale orders behind. Counts an unknown order. */
-static COLD struct order *order_find_checked(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
+ * reset books leave stale orders behind. Counts an unknown order. Out of line but not
+ * cold: a survivor is found here (one lookup in ten on a 2M-message wbsim day). */
+static __attribute__((noinline)) struct order *order_find_checked(struct apply *c, struct book *b, uint16_t locate, uint64_t ref)
 {
 	struct order *o = order_locate(c->bs, ref);
 

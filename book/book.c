@@ -471,13 +471,13 @@ static void sweep_stale(struct wb_bookset *bs, uint32_t budget)
 		uint64_t i = bs->sweep_at;
 		struct order *o = i < rn ? &bs->ring[i] : &bs->surv[i - rn];
 
-		if (o->level != NIL && order_stale(bs, o)) {
+		bool erased = o->level != NIL && order_stale(bs, o);
+
+		if (erased)
 			stale_erase(bs, o);
-			if (i < rn) /* a ring slot stays empty; a survivor may shift into i: look again */
-				bs->sweep_at = (i + 1) % total;
-		} else {
-			bs->sweep_at = (i + 1) % total;
-		}
+		/* a ring slot stays empty; a survivor may shift into i: look at it again */
+		if (!erased || i < rn)
+			bs->sweep_at = i + 1 == total ? 0 : i + 1; /* no division: 16,384 steps a call */
 	}
 }
 

@@ -22,7 +22,6 @@
 #define ARENA_MIN_CAP 4u
 #define HUGE_PAGE (2u << 20)
 #define SWEEP_SLOTS 16384u /* slots a service call sweeps: 512 KiB, tens of microseconds */
-#define EV_MAX_PER_MSG 4   /* most events one ITCH message emits (C: too large, exec, trade) */
 /* per-message helpers, inlined whatever gcc's size heuristics say: the apply path is a few
  * hundred instructions and every call, spill and reload shows (docs/performance.md) */
 #define HOT_INLINE inline __attribute__((always_inline))
@@ -445,6 +444,17 @@ static HOT_INLINE struct order *order_locate(const struct wb_bookset *bs, uint64
 	return surv_find(bs, ref);
 }
 
+/* Both tables as one run of slots, ring first: what the sweep and the queue walk scan. */
+static inline uint64_t table_slots(const struct wb_bookset *bs)
+{
+	return bs->ring_mask + 1 + bs->nsurv_slots;
+}
+
+static inline struct order *table_slot(const struct wb_bookset *bs, uint64_t i)
+{
+	return i <= bs->ring_mask ? &bs->ring[i] : &bs->surv[i - bs->ring_mask - 1];
+}
+
 /* A reset leaves its book's orders in the tables (finding them all would mean a scan, too
  * long to hold the feed for): they are stale, treated as absent wherever met and erased by
  * the sweep of wb_bookset_service. Only looked at while bs->stale_orders != 0. */
@@ -465,18 +475,17 @@ static void stale_erase(struct wb_bookset *bs, struct order *o)
  * backward shift can move one behind the sweep: it is found on the next round). */
 static void sweep_stale(struct wb_bookset *bs, uint32_t budget)
 {
-	uint64_t rn = bs->ring_mask + 1, total = rn + bs->nsurv_slots;
+	uint64_t total = table_slots(bs);
 
 	while (bs->stale_orders && budget--) {
 		uint64_t i = bs->sweep_at;
-		struct order *o = i < rn ? &bs->ring[i] : &bs->surv[i - rn];
-
+		struct order *o = table_slot(bs, i);
 		bool erased = o->level != NIL && order_stale(bs, o);
 
 		if (erased)
 			stale_erase(bs, o);
 		/* a ring slot stays empty; a survivor may shift into i: look at it again */
-		if (!erased || i < rn)
+		if (!erased || i <= bs->ring_mask)
 			bs->sweep_at = i + 1 == total ? 0 : i + 1; /* no division: 16,384 steps a call */
 	}
 }
@@ -1932,11 +1941,9 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 
 	if (!q)
 		return 0;
-	uint64_t rn = bs->ring_mask + 1, total = rn + bs->nsurv_slots;
-
 	/* the queue is the level's orders by arrival: a scan of the tables (no links to follow) */
-	for (uint64_t i = 0; i < total && n < lv->orders; i++) {
-		const struct order *o = i < rn ? &bs->ring[i] : &bs->surv[i - rn];
+	for (uint64_t i = 0; i < table_slots(bs) && n < lv->orders; i++) {
+		const struct order *o = table_slot(bs, i);
 
 		if (o->level == li && !(bs->stale_orders && order_stale(bs, o)))
 			q[n++] = (struct queued){ .arrival = o->arrival, .ref = o->ref, .shares = o->shares };

@@ -46,6 +46,31 @@ static inline int fx_init(struct fx *f, uint32_t orders, uint32_t levels, uint32
 	return fx_init_ring(f, orders, levels, symbols, policy, 0);
 }
 
+/* xorshift64: the tests' reproducible generator, each with its own state and seed. */
+static inline uint64_t fx_xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Two booksets fed the same stream have the same bookset-wide counts. Needs cmocka.h. */
+static inline void fx_assert_stats_equal(struct wb_bookset *x, struct wb_bookset *y)
+{
+	struct wb_bookset_stats sx, sy;
+
+	wb_bookset_stats(x, &sx);
+	wb_bookset_stats(y, &sy);
+	assert_int_equal(sx.msgs, sy.msgs);
+	assert_int_equal(sx.live_orders, sy.live_orders);
+	assert_int_equal(sx.live_levels, sy.live_levels);
+	assert_int_equal(sx.order_table_full, sy.order_table_full);
+	assert_int_equal(sx.integrity_total, sy.integrity_total);
+	assert_int_equal(sx.event_overflow, sy.event_overflow);
+	assert_int_equal(sx.stale_orders, sy.stale_orders);
+}
+
 /* Two reads of a book have the same levels, field by field (a level's padding is not
  * part of the book). Needs cmocka.h first. */
 static inline void fx_assert_levels_equal(const struct wb_top *a, const struct wb_top *b)

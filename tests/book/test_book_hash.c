@@ -20,10 +20,7 @@ static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return fx_xorshift(&rng_state);
 }
 
 static uint64_t pick_live(const struct naive *nv, uint16_t *loc)
@@ -438,16 +435,7 @@ static void test_book_prefetch_changes_nothing(void **state)
 
 static void compare_books(struct wb_bookset *x, struct wb_bookset *y, uint16_t symbols)
 {
-	struct wb_bookset_stats sx, sy;
-
-	wb_bookset_stats(x, &sx);
-	wb_bookset_stats(y, &sy);
-	assert_int_equal(sx.msgs, sy.msgs);
-	assert_int_equal(sx.live_orders, sy.live_orders);
-	assert_int_equal(sx.live_levels, sy.live_levels);
-	assert_int_equal(sx.integrity_total, sy.integrity_total);
-	assert_int_equal(sx.event_overflow, sy.event_overflow);
-	assert_int_equal(sx.stale_orders, sy.stale_orders);
+	fx_assert_stats_equal(x, y);
 	for (uint16_t l = 0; l < symbols; l++) {
 		struct wb_symbol_stats qx, qy;
 		struct wb_top tx, ty;

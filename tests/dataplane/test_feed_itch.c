@@ -81,11 +81,13 @@ static uint64_t live_orders(void *st)
 	return s.live_orders;
 }
 
-static void *create(void)
+/* The plug-in over a 4,096-order book; order_ring 0 lets the book size its ring. */
+static void *create_ring(uint32_t order_ring)
 {
 	struct wb_feed_conf fc;
 	memset(&fc, 0, sizeof(fc));
 	fc.max_orders = 4096;
+	fc.order_ring = order_ring;
 	fc.max_levels = 1024;
 	fc.max_symbols = 16;
 	fc.snapshot_depth = 10;
@@ -94,6 +96,11 @@ static void *create(void)
 	void *st = NULL;
 	assert_int_equal(wb_feed_itch_mold.create(&fc, 0, -1, &st), 0);
 	return st;
+}
+
+static void *create(void)
+{
+	return create_ring(0);
 }
 
 static void test_arbitration_and_gap(void **state)
@@ -172,12 +179,28 @@ static void test_declared_at_end_of_input(void **state)
 	wb_feed_itch_mold.destroy(st);
 }
 
+/* book.order_ring reaches the book the plug-in creates: 65,536 slots instead of the
+ * 4,096 max_orders gives, 32 bytes each. */
+static void test_order_ring_reaches_the_book(void **state)
+{
+	(void)state;
+	void *dflt = create(), *big = create_ring(65536);
+	struct wb_bookset_stats a, b;
+
+	wb_bookset_stats(wb_feed_itch_mold.books(dflt), &a);
+	wb_bookset_stats(wb_feed_itch_mold.books(big), &b);
+	assert_int_equal(b.memory_bytes - a.memory_bytes, (65536 - 4096) * 32);
+	wb_feed_itch_mold.destroy(dflt);
+	wb_feed_itch_mold.destroy(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arbitration_and_gap),
 		cmocka_unit_test(test_new_session_clears_and_noise_ignored),
 		cmocka_unit_test(test_declared_at_end_of_input),
+		cmocka_unit_test(test_order_ring_reaches_the_book),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #define OOO_BYTES (4u << 20)   /* > any receive window a feed client advertises */
 #define OOO_SEGMENTS 1024
 #define MIN_HOLE_TIMEOUT_MS 500 /* a hole waits at least one kernel RTO for its retransmission */
+#define PENDING_MSGS 64         /* decoded messages held for one burst apply */
 
 struct soup_feed {
 	struct wb_bookset *books;
@@ -36,6 +37,12 @@ struct soup_feed {
 	/* the call in progress, for the callbacks */
 	struct wb_event_batch *out;
 	uint64_t ts;
+	/* Decoded messages not yet applied: a segment's messages go to the books in bursts,
+	 * which start each message's loads ahead of its apply. Applied before anything else
+	 * touches the books or the event batch, and at the end of every call. */
+	struct wb_itch_msg pending[PENDING_MSGS];
+	uint64_t pending_seq[PENDING_MSGS];
+	uint32_t npending;
 	_Atomic uint64_t segments, client_segments, foreign_segments, stream_bytes, connections;
 	_Atomic uint64_t logins, logins_rejected, session_changes, sequenced, messages, duplicate_messages;
 	_Atomic uint64_t heartbeats, end_of_session, debug_packets, unexpected_packets, unnumbered_packets;
@@ -91,8 +98,18 @@ out_destroy:
 	return ret;
 }
 
+/* Applies the pending messages, in sequence, with the receive time of the call. */
+static void flush_pending(struct soup_feed *f)
+{
+	if (f->npending == 0)
+		return;
+	wb_bookset_apply_itch_burst(f->books, f->pending, f->pending_seq, f->npending, f->ts, 0, f->out);
+	f->npending = 0;
+}
+
 static void emit_gap(struct soup_feed *f, uint64_t first, uint64_t count, uint64_t detail)
 {
+	flush_pending(f);
 	struct wb_event *e = wb_batch_push(f->out);
 	if (!e)
 		return;
@@ -117,6 +134,7 @@ static void set_stale(struct soup_feed *f, bool stale)
 {
 	if (f->stale == stale)
 		return;
+	flush_pending(f); /* messages before the change carry the books' state before it */
 	f->stale = stale;
 	wb_bookset_set_stale(f->books, stale);
 	PUT(f->stale_now, stale);
@@ -124,11 +142,11 @@ static void set_stale(struct soup_feed *f, bool stale)
 
 static void apply_message(struct soup_feed *f, const uint8_t *msg, uint16_t len, uint64_t seq)
 {
-	struct wb_itch_msg m;
-	int d = wb_itch_decode(msg, len, &m);
+	int d = wb_itch_decode(msg, len, &f->pending[f->npending]);
 	if (d == WB_ITCH_OK) {
-		struct wb_msg_meta meta = { .seq = seq, .ts_recv = f->ts, .flags = 0 };
-		wb_bookset_apply_itch(f->books, &m, &meta, f->out);
+		f->pending_seq[f->npending] = seq;
+		if (++f->npending == PENDING_MSGS)
+			flush_pending(f);
 	} else if (d == WB_ITCH_ERR_SHORT) {
 		INC(f->itch_short);
 	} else if (d == WB_ITCH_ERR_UNKNOWN) {
@@ -286,6 +304,7 @@ static void soup_on_tcp_segment(void *st, const struct wb_tcp_seg *seg, const st
 	f->out = out;
 	f->ts = seg->ts_recv;
 	wb_tcp_flow_input(f->flow, seg, on_stream, f);
+	flush_pending(f);
 }
 
 static void soup_on_datagram(void *st, const uint8_t *p, uint32_t len, const struct wb_rx_meta *meta,
@@ -308,6 +327,7 @@ static void soup_on_idle(void *st, uint64_t now_ns, struct wb_event_batch *out)
 	f->out = out;
 	f->ts = now_ns;
 	wb_tcp_flow_expire(f->flow, now_ns, on_stream, f);
+	flush_pending(f);
 }
 
 static struct wb_bookset *soup_books(void *st)

@@ -27,6 +27,7 @@ extern const struct wb_feed_proto wb_feed_soup_itch;
 
 #define MAX_SYMBOLS 65536
 #define BATCH 65536
+#define ALL_MAX (1u << 16) /* events kept by a run or the reference */
 
 static char itch_path[4200], gen_path[4200], tmp_dir[256];
 
@@ -96,8 +97,9 @@ static uint64_t counter(void *st, const char *name)
 	return 0;
 }
 
-/* The reference: the .itch file straight into a bookset. */
-static struct wb_bookset *rebuild(void)
+/* The reference: the .itch file straight into a bookset, one message per call; its
+ * events go to all (when not NULL, ALL_MAX at most). */
+static struct wb_bookset *rebuild_events(struct wb_event *all, uint32_t *nall)
 {
 	struct wb_book_opts bo = { .max_orders = 1 << 16, .max_levels = 1 << 16, .max_symbols = MAX_SYMBOLS,
 				   .snapshot_depth = 32, .price_decimals = 4, .numa_node = -1 };
@@ -118,6 +120,10 @@ static struct wb_bookset *rebuild(void)
 			wb_bookset_apply_itch(bs, &m, &meta, &b);
 		}
 		seq++;
+		for (uint32_t k = 0; all && k < b.n; k++) {
+			assert_true(*nall < ALL_MAX);
+			all[(*nall)++] = ev[k];
+		}
 		b.n = 0;
 	}
 	fclose(f);
@@ -125,13 +131,33 @@ static struct wb_bookset *rebuild(void)
 	return bs;
 }
 
+static struct wb_bookset *rebuild(void)
+{
+	return rebuild_events(NULL, NULL);
+}
+
+/* Event a of the plug-in equals event b of the reference in every field but the receive
+ * time (the pcap's, which the reference has not). */
+static void assert_event_equal(const struct wb_event *a, const struct wb_event *b)
+{
+	struct wb_event x = *a, y = *b;
+	x.ts_recv = y.ts_recv = 0;
+	if (memcmp(&x, &y, sizeof(x)) != 0)
+		fail_msg("event seq %llu type %u differs from the one-message-per-call reference (ref %llu/%llu, "
+			 "flags %u/%u, level shares %u/%u)",
+			 (unsigned long long)b->seq, b->type, (unsigned long long)a->ref, (unsigned long long)b->ref,
+			 a->flags, b->flags, a->level_shares, b->level_shares);
+}
+
 struct run {
 	void *st;
 	struct wb_bookset *books;
 	uint64_t gap_events, integrity_gap_events, gap_detail_bytes;
+	struct wb_event *all; /* when not NULL: every event of the run, in order (ALL_MAX at most) */
+	uint32_t nall;
 };
 
-static void run_pcap(const char *pcap, struct run *r)
+static void run_pcap(const char *pcap, struct run *r, struct wb_event *all)
 {
 	struct tcp_pcap p;
 	assert_int_equal(tcp_pcap_load(pcap, &p), 0);
@@ -140,6 +166,7 @@ static void run_pcap(const char *pcap, struct run *r)
 	struct wb_feed_conf fc;
 	feed_conf(&fc);
 	memset(r, 0, sizeof(*r));
+	r->all = all;
 	assert_int_equal(wb_feed_soup_itch.create(&fc, 0, -1, &r->st), 0);
 	static struct wb_event ev[BATCH];
 	struct wb_event_batch b = { .ev = ev, .cap = BATCH };
@@ -150,6 +177,13 @@ static void run_pcap(const char *pcap, struct run *r)
 		wb_feed_soup_itch.on_tcp_segment(r->st, &p.segs[i], &meta, &b);
 		assert_int_equal(b.overflow, 0);
 		for (uint32_t k = 0; k < b.n; k++) {
+			/* messages are applied in bursts, but never later than the segment that completed them */
+			if (ev[k].type != WB_EV_GAP && ev[k].type != WB_EV_INTEGRITY)
+				assert_int_equal(ev[k].ts_recv, p.segs[i].ts_recv);
+			if (r->all) {
+				assert_true(r->nall < ALL_MAX);
+				r->all[r->nall++] = ev[k];
+			}
 			if (ev[k].type == WB_EV_GAP) {
 				r->gap_events++;
 				r->gap_detail_bytes += ev[k].ref;
@@ -232,7 +266,7 @@ static void test_tcp_soup_clean_session(void **state)
 	struct truth t;
 	generate("--seed 1", pcap, sizeof(pcap), &t);
 	struct run r;
-	run_pcap(pcap, &r);
+	run_pcap(pcap, &r, NULL);
 	struct wb_bookset *want = rebuild();
 	assert_int_equal(counter(r.st, "messages_total"), t.messages);
 	assert_int_equal(counter(r.st, "sequenced_packets_total"), t.messages);
@@ -258,7 +292,7 @@ static void test_tcp_soup_injected_faults_exact(void **state)
 		struct truth t;
 		generate(opts, pcap, sizeof(pcap), &t);
 		struct run r;
-		run_pcap(pcap, &r);
+		run_pcap(pcap, &r, NULL);
 		assert_int_equal(counter(r.st, "messages_total"), t.messages);
 		assert_int_equal(counter(r.st, "duplicate_messages_total"), 0);
 		assert_int_equal(counter(r.st, "tcp_holes_declared_total"), 0);
@@ -281,7 +315,7 @@ static void test_tcp_soup_hole_never_filled_declared(void **state)
 	generate("--seed 5 --retransmit 10 --reorder 20 --lose-forever", pcap, sizeof(pcap), &t);
 	assert_true(t.lost_forever_bytes > 0);
 	struct run r;
-	run_pcap(pcap, &r);
+	run_pcap(pcap, &r, NULL);
 	/* declared from the segments' own receive times (the heartbeats a second later) */
 	assert_int_equal(counter(r.st, "tcp_holes_declared_total"), 1);
 	assert_int_equal(counter(r.st, "tcp_hole_bytes_total"), t.lost_forever_bytes);
@@ -308,7 +342,7 @@ static void test_tcp_soup_reconnect_replay_heals(void **state)
 	struct truth t;
 	generate("--seed 6 --overlap 10 --reorder 20 --lose-forever --reconnect-back 7", pcap, sizeof(pcap), &t);
 	struct run r;
-	run_pcap(pcap, &r);
+	run_pcap(pcap, &r, NULL);
 	assert_int_equal(counter(r.st, "tcp_holes_declared_total"), 1);
 	assert_int_equal(counter(r.st, "connections_total"), 2);
 	assert_int_equal(counter(r.st, "logins_accepted_total"), 2);
@@ -322,6 +356,51 @@ static void test_tcp_soup_reconnect_replay_heals(void **state)
 	wb_feed_soup_itch.destroy(r.st);
 }
 
+/* The plug-in applies a segment's messages in bursts: its events must be the events of one
+ * message per call, in the same order, field by field, through faults (no gap) and up to a
+ * hole declared for good (nothing after it, nothing before it held back). */
+static void test_tcp_soup_burst_events_equal_single_calls(void **state)
+{
+	(void)state;
+	struct wb_event *want = calloc(ALL_MAX, sizeof(*want));
+	struct wb_event *got = calloc(ALL_MAX, sizeof(*got));
+	assert_non_null(want);
+	assert_non_null(got);
+	uint32_t nwant = 0;
+	struct wb_bookset *ref = rebuild_events(want, &nwant);
+	assert_true(nwant > 12000);
+
+	char pcap[512];
+	struct truth t;
+	generate("--seed 3 --retransmit 40 --overlap 40 --reorder 80 --lose-filled 12", pcap, sizeof(pcap), &t);
+	struct run r;
+	run_pcap(pcap, &r, got);
+	assert_int_equal(counter(r.st, "messages_total"), t.messages);
+	assert_int_equal(r.nall, nwant);
+	for (uint32_t i = 0; i < nwant; i++)
+		assert_event_equal(&got[i], &want[i]);
+	wb_feed_soup_itch.destroy(r.st);
+
+	generate("--seed 5 --retransmit 10 --reorder 20 --lose-forever", pcap, sizeof(pcap), &t);
+	run_pcap(pcap, &r, got);
+	uint32_t before = 0;
+	while (before < nwant && want[before].seq < t.first_lost_sequence)
+		before++;
+	assert_true(before > 0 && before < nwant);
+	/* every event of the messages before the hole, then the gap and its integrity event */
+	assert_int_equal(r.nall, before + 2);
+	for (uint32_t i = 0; i < before; i++)
+		assert_event_equal(&got[i], &want[i]);
+	assert_int_equal(got[before].type, WB_EV_GAP);
+	assert_int_equal(got[before].seq, t.first_lost_sequence);
+	assert_int_equal(got[before + 1].type, WB_EV_INTEGRITY);
+	wb_feed_soup_itch.destroy(r.st);
+
+	wb_bookset_destroy(ref);
+	free(want);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_soup_injected_faults_exact),
 		cmocka_unit_test(test_tcp_soup_hole_never_filled_declared),
 		cmocka_unit_test(test_tcp_soup_reconnect_replay_heals),
+		cmocka_unit_test(test_tcp_soup_burst_events_equal_single_calls),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -546,7 +546,7 @@ static int day_main(int argc, char **argv)
 
 			if (day_book(&d, &bo, ps, NULL, &secs, &pub, &st))
 				return 1;
-			printf("pass %s: %.1f ns/msg\n", ps->name, secs * 1e9 / (double)d.msgs);
+			printf("pass %s: %.1f ns/msg (%llu moved to survivors)\n", ps->name, secs * 1e9 / (double)d.msgs, (unsigned long long)st.survivor_moves);
 		}
 		free(d.buf);
 		return 0;
@@ -589,9 +589,10 @@ static int day_main(int argc, char **argv)
 		printf("  publish: %.1f ns/msg; timed pass total %.1f ns/msg\n", (double)pub / tpn / (double)d.msgs,
 		       tsecs * 1e9 / (double)d.msgs);
 		if (k == 0)
-			printf("  book: %llu live orders at end, %llu levels, integrity %llu, table full %llu/%llu, "
-			       "overflow %llu, memory %.1f MiB for %llu orders / %llu levels\n",
+			printf("  book: %llu live orders at end, %llu levels, %llu moved to survivors, integrity %llu, "
+			       "table full %llu/%llu, overflow %llu, memory %.1f MiB for %llu orders / %llu levels\n",
 			       (unsigned long long)st.live_orders, (unsigned long long)st.live_levels,
+			       (unsigned long long)st.survivor_moves,
 			       (unsigned long long)st.integrity_total, (unsigned long long)st.order_table_full,
 			       (unsigned long long)st.level_table_full, (unsigned long long)st.event_overflow,
 			       (double)st.memory_bytes / 1048576.0, (unsigned long long)st.max_orders,

@@ -136,6 +136,11 @@ struct wb_bookset {
 	uint64_t arrivals;     /* orders added so far: the next order's arrival */
 	uint64_t stale_orders; /* orders of reset books still in the tables: 0 on the hot path */
 	uint64_t sweep_at;     /* next slot the sweep of stale orders looks at (ring, then survivors) */
+	/* Adds prefetch the survivor slot their slot's holder would move to only while adds
+	 * often find their slot held (pf_moves: all ones or 0, set per window of adds): with a
+	 * ring large for the day's order lifetimes those prefetches are random lines wasted. */
+	uint64_t pf_moves;
+	uint64_t window_arrivals, window_moves; /* arrivals and survivor_moves at the window's start */
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -155,6 +160,7 @@ struct wb_bookset {
 	_Atomic uint64_t order_table_full, level_table_full, integrity_total;
 	_Atomic uint64_t symbols, event_overflow;
 	_Atomic uint64_t stale_pending; /* copy of stale_orders for readers */
+	_Atomic uint64_t survivor_moves; /* orders moved from the ring to the survivor table */
 	_Atomic uint32_t requests_pending;
 	uint64_t memory_bytes;
 
@@ -394,6 +400,7 @@ static void surv_insert(struct wb_bookset *bs, const struct order *src)
 	if (d > bs->surv_disp)
 		bs->surv_disp = d;
 	bs->nsurv++;
+	CNT_ADD(bs->survivor_moves, 1);
 }
 
 /* Empties survivor slot i. Backward-shift deletion: no tombstones, probe chains stay short;
@@ -1252,16 +1259,39 @@ static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb
 	__builtin_prefetch(ring_slot(bs, ref2), 1, 3);
 	__builtin_prefetch(&bs->books[loc], 1, 3);
 
-	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type];
+	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type] & bs->pf_moves;
 	/* a reference one ring behind the newest has most likely moved to the survivors; an
 	 * add's slot is most likely held by the order one ring before it, if that is still
-	 * live, and the survivor home it would move to depends on that reference alone */
+	 * live, and the survivor home it would move to depends on that reference alone (only
+	 * while adds often move their slot's holder: pf_moves) */
 	uint64_t moved = -(uint64_t)((bs->nsurv != 0) & (bs->hi_ref - ref > bs->ring_mask));
 	uint64_t sref = ref ^ ((ref ^ (ref2 - bs->ring_mask - 1)) & adds);
 	uint64_t home = (uint64_t)&bs->surv[surv_home(bs, sref)];
 
 	/* without it the wbsim day ran 10% slower (interleaved runs, docs/performance.md) */
 	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & (moved | adds))), 1, 3);
+}
+
+#define PF_WINDOW 65536u /* adds between decisions on the adds' survivor prefetch */
+
+/* Turns the adds' survivor prefetch on while more than one add in PF_MOVES_SHARE moved its
+ * slot's holder over the last window (the wbsim day: one in two at the default ring, one
+ * in ~25 at 8x, where the prefetch made the day 12% slower). */
+#define PF_MOVES_SHARE 8u
+static void pf_window(struct wb_bookset *bs)
+{
+	uint64_t moves = CNT_GET(bs->survivor_moves) - bs->window_moves;
+	uint64_t adds = bs->arrivals - bs->window_arrivals;
+
+	bs->pf_moves = moves * PF_MOVES_SHARE > adds ? ~0ull : 0;
+	bs->window_arrivals = bs->arrivals;
+	bs->window_moves = CNT_GET(bs->survivor_moves);
+}
+
+static inline void pf_window_check(struct wb_bookset *bs)
+{
+	if (__builtin_expect(bs->arrivals - bs->window_arrivals >= PF_WINDOW, 0))
+		pf_window(bs);
 }
 
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
@@ -1285,6 +1315,7 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	overflow0 = out->overflow;
 	CNT_ADD(bs->msgs, 1);
 	apply_one(bs, m, &c);
+	pf_window_check(bs);
 	if (out->overflow != overflow0)
 		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
 	return 0;
@@ -1309,6 +1340,7 @@ int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg 
 		c.seq = seqs[i];
 		apply_one(bs, &msgs[i], &c);
 	}
+	pf_window_check(bs);
 	CNT_ADD(bs->msgs, n);
 	if (out->overflow != overflow0)
 		CNT_ADD(bs->event_overflow, out->overflow - overflow0);
@@ -1878,6 +1910,7 @@ void wb_bookset_stats(const struct wb_bookset *bs, struct wb_bookset_stats *out)
 	out->symbols = CNT_GET(w->symbols);
 	out->event_overflow = CNT_GET(w->event_overflow);
 	out->stale_orders = CNT_GET(w->stale_pending);
+	out->survivor_moves = CNT_GET(w->survivor_moves);
 	out->memory_bytes = bs->memory_bytes;
 }
 

@@ -185,6 +185,39 @@ static void test_book_small_ring_keeps_queues(void **state)
 	assert_int_equal(fx_init_ring(&f, 1024, 1024, 4, WB_POLICY_FLAG, 3000), -EINVAL);
 }
 
+/* Every order still live when a reference one ring later takes its slot is counted as it
+ * moves to the survivor table; an add into a slot a delete emptied moves nothing. */
+static void test_book_survivor_moves_counted(void **state)
+{
+	struct fx f;
+	struct wb_bookset_stats bst;
+
+	(void)state;
+	assert_int_equal(fx_init_ring(&f, 1024, 1024, 4, WB_POLICY_FLAG, 16), 0);
+	struct wb_itch_msg d = msg_dir(1, "ONE");
+	assert_int_equal(fx_apply(&f, &d), 0);
+	for (uint64_t r = 1; r <= 40; r++) {
+		struct wb_itch_msg m = msg_add(1, r, 'B', 100, (uint32_t)(1000000 + r * 100));
+		assert_int_equal(fx_apply(&f, &m), 0);
+	}
+	wb_bookset_stats(f.bs, &bst);
+	assert_int_equal(bst.survivor_moves, 40 - 16); /* refs 17..40 each moved the one 16 before */
+	for (uint64_t r = 33; r <= 40; r++) {
+		struct wb_itch_msg m = msg_del(1, r);
+		assert_int_equal(fx_apply(&f, &m), 0);
+	}
+	for (uint64_t r = 49; r <= 56; r++) { /* the slots refs 33..40 emptied */
+		struct wb_itch_msg m = msg_add(1, r, 'S', 100, (uint32_t)(2000000 + r * 100));
+		assert_int_equal(fx_apply(&f, &m), 0);
+		assert_int_equal(f.ev[0].type, WB_EV_ORDER_ADD);
+	}
+	wb_bookset_stats(f.bs, &bst);
+	assert_int_equal(bst.survivor_moves, 24);
+	assert_int_equal(bst.live_orders, 40);
+	assert_int_equal(bst.integrity_total, 0);
+	wb_bookset_destroy(f.bs);
+}
+
 /* ---- a reset leaves its orders stale for the sweep: absent to every lookup meanwhile ---- */
 
 static int count_type(const struct fx *f, uint8_t type)
@@ -572,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_book_hash_strided_refs_keep_queues),
 		cmocka_unit_test(test_book_hash_sequential_refs_wrap_the_table),
 		cmocka_unit_test(test_book_small_ring_keeps_queues),
+		cmocka_unit_test(test_book_survivor_moves_counted),
 		cmocka_unit_test(test_book_reset_sweeps_stale_orders),
 		cmocka_unit_test(test_book_snapshot_tracks_top_through_deep_changes),
 		cmocka_unit_test(test_book_prefetch_changes_nothing),

@@ -24,6 +24,8 @@ sleep 0.5 # the durability interval closes the last capture block
 $W --json stats > "$TMP/s.json"
 expect_eq "messages" "$(jget "$TMP/s.json" "j['feeds'][0]['counters']['messages_total']")" "$(jget "$TMP/truth.json" "j['messages']")"
 expect_eq "symbols" "$(jget "$TMP/s.json" "j['feeds'][0]['books']['symbols']")" 8
+# 20,000 messages never wrap the default ring: no order moved to the survivor table
+expect_eq "survivor moves" "$(jget "$TMP/s.json" "j['feeds'][0]['books']['survivor_moves_total']")" 0
 $W --json symbols > "$TMP/sym.json"
 expect_eq "symbols listed" "$(jget "$TMP/sym.json" "len(j['symbols'])")" 8
 SYM=$(jget "$TMP/truth.json" "j['symbols'][0]['symbol']")

@@ -352,9 +352,14 @@ static inline struct order *ring_slot(const struct wb_bookset *bs, uint64_t ref)
 /* Survivors are scattered by Fibonacci hashing (they are the orders whose references the
  * ring has wrapped past, and low bits would pile them up in runs), mapped onto any table
  * size by a multiply-high: the table is exactly 1.5 x max_orders, not the next power of two. */
+static inline uint64_t fib_home(uint64_t ref, uint64_t nslots)
+{
+	return (uint64_t)(((unsigned __int128)(ref * 0x9E3779B97F4A7C15ull) * nslots) >> 64);
+}
+
 static inline uint64_t surv_home(const struct wb_bookset *bs, uint64_t ref)
 {
-	return (uint64_t)(((unsigned __int128)(ref * 0x9E3779B97F4A7C15ull) * bs->nsurv_slots) >> 64);
+	return fib_home(ref, bs->nsurv_slots);
 }
 
 static inline uint64_t surv_next(const struct wb_bookset *bs, uint64_t i)
@@ -1242,31 +1247,57 @@ out_mark_end:
 
 #define PREFETCH_AHEAD 8 /* messages between a burst's prefetch and its apply */
 
+/* What the prefetch of a burst needs, read once per burst into locals: the event
+ * stores of each apply (byte stores may alias anything) would otherwise make every
+ * message reload them from the bookset. */
+struct pf_ctx {
+	const struct order *ring;
+	const struct order *surv;
+	const struct book *books;
+	uint64_t ring_mask, nsurv_slots;
+	uint64_t moved_below; /* a reference below this is a ring behind the newest, with survivors */
+	uint64_t adds_mask;   /* pf_moves: the adds' survivor prefetch on or off */
+	uint32_t max_symbols;
+};
+
+static inline void pf_ctx_init(const struct wb_bookset *bs, struct pf_ctx *pc)
+{
+	pc->ring = bs->ring;
+	pc->surv = bs->surv;
+	pc->books = bs->books;
+	pc->ring_mask = bs->ring_mask;
+	pc->nsurv_slots = bs->nsurv_slots;
+	/* as of the burst's start: the newest reference moves by a packet at most meanwhile */
+	pc->moved_below = bs->nsurv != 0 && bs->hi_ref > bs->ring_mask ? bs->hi_ref - bs->ring_mask : 0;
+	pc->adds_mask = bs->pf_moves;
+	pc->max_symbols = bs->opts.max_symbols;
+}
+
 /* Starts loading the slots of m's references and m's book. Branch-free: the message type
  * is the least predictable thing on a feed, and a mispredicted switch here cost as much
  * as the loads it started. Fields of the union a type does not have are still in bounds
  * (ring and table indices are masked, the locate clamped): a few wasted prefetches. A F E
  * C X D U all carry the (old) reference first in the union. */
-static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb_itch_msg *m)
+static HOT_INLINE void prefetch_one(const struct pf_ctx *pc, const struct wb_itch_msg *m)
 {
 	/* selects by mask, not by ?: or &&, which gcc compiles to branches on the type */
 	uint64_t ref = m->u.del.ref, is_u = -(uint64_t)(m->type == 'U');
 	uint64_t ref2 = ref ^ ((ref ^ m->u.replace.new_ref) & is_u);
-	uint64_t slot = (uint64_t)ring_slot(bs, ref);
-	uint32_t loc = m->locate < bs->opts.max_symbols ? m->locate : 0;
+	uint64_t slot = (uint64_t)&pc->ring[ref & pc->ring_mask];
+	uint32_t loc = m->locate < pc->max_symbols ? m->locate : 0;
 
 	__builtin_prefetch((const void *)slot, 1, 3);
-	__builtin_prefetch(ring_slot(bs, ref2), 1, 3);
-	__builtin_prefetch(&bs->books[loc], 1, 3);
+	__builtin_prefetch(&pc->ring[ref2 & pc->ring_mask], 1, 3);
+	__builtin_prefetch(&pc->books[loc], 1, 3);
 
-	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type] & bs->pf_moves;
+	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type] & pc->adds_mask;
 	/* a reference one ring behind the newest has most likely moved to the survivors; an
 	 * add's slot is most likely held by the order one ring before it, if that is still
 	 * live, and the survivor home it would move to depends on that reference alone (only
 	 * while adds often move their slot's holder: pf_moves) */
-	uint64_t moved = -(uint64_t)((bs->nsurv != 0) & (bs->hi_ref - ref > bs->ring_mask));
-	uint64_t sref = ref ^ ((ref ^ (ref2 - bs->ring_mask - 1)) & adds);
-	uint64_t home = (uint64_t)&bs->surv[surv_home(bs, sref)];
+	uint64_t moved = -(uint64_t)(ref < pc->moved_below);
+	uint64_t sref = ref ^ ((ref ^ (ref2 - pc->ring_mask - 1)) & adds);
+	uint64_t home = (uint64_t)&pc->surv[fib_home(sref, pc->nsurv_slots)];
 
 	/* without it the wbsim day ran 10% slower (interleaved runs, docs/performance.md) */
 	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & (moved | adds))), 1, 3);
@@ -1275,8 +1306,8 @@ static HOT_INLINE void prefetch_one(const struct wb_bookset *bs, const struct wb
 #define PF_WINDOW 65536u /* adds between decisions on the adds' survivor prefetch */
 
 /* Turns the adds' survivor prefetch on while more than one add in PF_MOVES_SHARE moved its
- * slot's holder over the last window (the wbsim day: one in two at the default ring, one
- * in ~25 at 8x, where the prefetch made the day 12% slower). */
+ * slot's holder over the last window (the wbsim day: one in four at the default ring, none
+ * at 8x, where the prefetch made the day 12% slower). */
 #define PF_MOVES_SHARE 8u
 static void pf_window(struct wb_bookset *bs)
 {
@@ -1296,7 +1327,10 @@ static inline void pf_window_check(struct wb_bookset *bs)
 
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
-	prefetch_one(bs, m);
+	struct pf_ctx pc;
+
+	pf_ctx_init(bs, &pc);
+	prefetch_one(&pc, m);
 }
 
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
@@ -1325,18 +1359,20 @@ int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg 
 				uint32_t n, uint64_t ts_recv, uint8_t flags, struct wb_event_batch *out)
 {
 	struct apply c = { .bs = bs, .out = out, .ts_recv = ts_recv, .base = flags };
+	struct pf_ctx pc;
 	uint64_t overflow0;
 	uint32_t i;
 
 	if (!bs || !out || (n && (!msgs || !seqs)))
 		return -EINVAL;
 	overflow0 = out->overflow;
+	pf_ctx_init(bs, &pc);
 	/* the first messages have no earlier ones to hide their loads behind: start them all */
 	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
-		prefetch_one(bs, &msgs[i]);
+		prefetch_one(&pc, &msgs[i]);
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
-			prefetch_one(bs, &msgs[i + PREFETCH_AHEAD]);
+			prefetch_one(&pc, &msgs[i + PREFETCH_AHEAD]);
 		c.seq = seqs[i];
 		apply_one(bs, &msgs[i], &c);
 	}

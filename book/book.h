@@ -13,6 +13,9 @@
 
 #define WB_BOOK_MAX_LOCATES 65536 /* ITCH locate is u16 */
 #define WB_TOP_MAX_DEPTH 32       /* deepest published snapshot */
+/* Most events one ITCH message adds to a batch (an execution with price larger than its
+ * order: integrity, execution, trade; a replace that crosses: delete, replace, integrity). */
+#define WB_BOOK_MAX_EVENTS_PER_MSG 3
 
 enum wb_integrity_policy {
 	WB_POLICY_FLAG = 0,   /* keep applying, mark the symbol flagged */

@@ -76,6 +76,11 @@ struct wb_event_batch {
 	uint32_t n;
 	uint32_t cap;
 	uint64_t overflow; /* events that did not fit: counted, never written past cap */
+	/* Optional, set by the batch's owner: hands the events on and empties the batch, so
+	 * a producer with more to add than fits (a TCP hole filled, releasing everything held
+	 * behind it) loses none. NULL: the batch cannot be emptied early. */
+	void (*drain)(struct wb_event_batch *b, void *arg);
+	void *drain_arg;
 };
 
 static inline struct wb_event *wb_batch_push(struct wb_event_batch *b)
@@ -85,6 +90,14 @@ static inline struct wb_event *wb_batch_push(struct wb_event_batch *b)
 		return 0;
 	}
 	return &b->ev[b->n++];
+}
+
+/* Makes room for need more events, draining the batch when it has less. Call between
+ * whole messages only: events already in the batch may leave it. */
+static inline void wb_batch_reserve(struct wb_event_batch *b, uint32_t need)
+{
+	if (b->cap - b->n < need && b->drain)
+		b->drain(b, b->drain_arg);
 }
 
 const char *wb_event_type_name(uint8_t type);

@@ -184,6 +184,14 @@ static void flush_events(struct dp_worker *w)
 	w->batch.n = 0;
 }
 
+/* The batch's drain: a plug-in with more events than fit (a TCP hole filled) hands the
+ * worker what it has so far, as a packet's end would. */
+static void batch_drain(struct wb_event_batch *b, void *arg)
+{
+	(void)b;
+	flush_events(arg);
+}
+
 /* Host traffic the kernel owns (ARP, ICMP, IGMP, TCP, unicast UDP to us), under a
  * token bucket so a flood cannot take the worker's time. */
 static bool host_admit(struct dp_worker *w, uint64_t tsc)
@@ -786,7 +794,7 @@ int wb_dataplane_create(const struct wb_dp_opts *o, struct wb_dataplane **out, c
 			ret = -ENOMEM;
 			goto out_destroy;
 		}
-		w->batch = (struct wb_event_batch){ .ev = batch, .cap = BATCH_EVENTS };
+		w->batch = (struct wb_event_batch){ .ev = batch, .cap = BATCH_EVENTS, .drain = batch_drain, .drain_arg = w };
 		/* Fault every page in now: without hugepages a first touch on the hot path costs
 		 * a page fault, hundreds of microseconds on a virtual machine. */
 		memset(slots, 0, (size_t)rsize * sizeof(struct wb_event));

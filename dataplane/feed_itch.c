@@ -274,7 +274,8 @@ static void filter_events(struct itch_feed *f, struct symbol_filter *sf, struct 
 static void apply_msgs(struct itch_feed *f, const struct wb_itch_msg *msgs, const uint64_t *seqs, uint32_t n,
 		       uint64_t ts_recv, uint8_t line, struct wb_event_batch *out)
 {
-	uint32_t n0 = out->n;
+	wb_batch_reserve(out, n * WB_BOOK_MAX_EVENTS_PER_MSG);
+	uint32_t n0 = out->n; /* after the reserve: the filter looks at this packet's events */
 	wb_bookset_apply_itch_burst(f->books, msgs, seqs, n, ts_recv, line >= WB_LINE_REREQUEST ? WB_EVF_RECOVERED : 0,
 				    out);
 	struct symbol_filter *sf = atomic_load_explicit(&f->filter.cur, memory_order_acquire);

@@ -103,6 +103,7 @@ static void flush_pending(struct soup_feed *f)
 {
 	if (f->npending == 0)
 		return;
+	wb_batch_reserve(f->out, f->npending * WB_BOOK_MAX_EVENTS_PER_MSG);
 	wb_bookset_apply_itch_burst(f->books, f->pending, f->pending_seq, f->npending, f->ts, 0, f->out);
 	f->npending = 0;
 }
@@ -110,6 +111,7 @@ static void flush_pending(struct soup_feed *f)
 static void emit_gap(struct soup_feed *f, uint64_t first, uint64_t count, uint64_t detail)
 {
 	flush_pending(f);
+	wb_batch_reserve(f->out, 2);
 	struct wb_event *e = wb_batch_push(f->out);
 	if (!e)
 		return;

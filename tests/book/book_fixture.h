@@ -94,9 +94,14 @@ static inline int fx_apply(struct fx *f, struct wb_itch_msg *m)
 {
 	struct wb_msg_meta meta = { .seq = ++f->seq, .ts_recv = 1700000000000000000ull + f->seq };
 
+	int rc;
+
 	m->ts = ++f->ts;
 	f->batch.n = 0;
-	return wb_bookset_apply_itch(f->bs, m, &meta, &f->batch);
+	rc = wb_bookset_apply_itch(f->bs, m, &meta, &f->batch);
+	/* the bound a feed reserves batch room by */
+	assert_true(f->batch.n <= WB_BOOK_MAX_EVENTS_PER_MSG);
+	return rc;
 }
 
 static inline struct wb_itch_msg msg_dir(uint16_t loc, const char *sym)

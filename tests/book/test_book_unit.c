@@ -469,6 +469,31 @@ static void expect_integrity(struct fx *f, int reason)
 	assert_true(seen);
 }
 
+/* WB_BOOK_MAX_EVENTS_PER_MSG is reached, not only bounded (fx_apply checks the bound on
+ * every message of every book test): feeds reserve batch room by it. */
+static void test_book_events_per_message_bound_reached(void **state)
+{
+	struct fx *f = *state;
+
+	/* an execution with price larger than its order: integrity, execution, trade */
+	apply_ok(f, msg_add(LOC, 70, 'B', 100, 1000000));
+	apply_ok(f, msg_exec_px(LOC, 70, 150, 9, 'Y', 1000000));
+	assert_int_equal(f->batch.n, WB_BOOK_MAX_EVENTS_PER_MSG);
+	assert_int_equal(f->ev[0].type, WB_EV_INTEGRITY);
+	assert_int_equal(f->ev[1].type, WB_EV_ORDER_EXEC);
+	assert_int_equal(f->ev[2].type, WB_EV_TRADE);
+
+	/* a replace that locks the book: delete, replace, integrity */
+	apply_ok(f, msg_add(LOC, 71, 'B', 100, 1000000));
+	apply_ok(f, msg_add(LOC, 72, 'S', 100, 1010000));
+	apply_ok(f, msg_replace(LOC, 71, 73, 100, 1010000));
+	assert_int_equal(f->batch.n, WB_BOOK_MAX_EVENTS_PER_MSG);
+	assert_int_equal(f->ev[0].type, WB_EV_ORDER_DELETE);
+	assert_int_equal(f->ev[1].type, WB_EV_ORDER_REPLACE);
+	assert_int_equal(f->ev[2].type, WB_EV_INTEGRITY);
+	assert_int_equal(f->ev[2].side, WB_INT_LOCKED);
+}
+
 static void test_book_integrity_each_reason_flag_policy(void **state)
 {
 	struct fx *f = *state;
@@ -775,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_book_tables_full_are_counted),
 		cmocka_unit_test_setup_teardown(test_book_event_batch_overflow_counted, setup_flag, teardown),
 		cmocka_unit_test_setup_teardown(test_book_price_level_batches, setup_flag, teardown),
+		cmocka_unit_test_setup_teardown(test_book_events_per_message_bound_reached, setup_flag, teardown),
 		cmocka_unit_test(test_book_create_rejects_bad_opts),
 		cmocka_unit_test(test_book_price_format_and_names),
 	};

@@ -7,7 +7,7 @@ segments (retransmitted later, or never). Prints the ground truth as JSON on std
 Python standard library only; independent of the C code on purpose.
 
 usage: make_tcp_pcap.py ITCH_FILE OUT.pcap [--seed N] [--retransmit N] [--overlap N]
-         [--reorder N] [--lose-filled N] [--lose-forever] [--reconnect-back N] [--isn N]
+         [--reorder N] [--lose-filled N] [--late-retransmit N] [--lose-forever] [--reconnect-back N] [--isn N]
          [--heartbeat-every N] [--max-messages N]
 """
 import argparse, json, random, struct, sys
@@ -147,6 +147,14 @@ def build(args):
             # the kernel's retransmission comes a few segments later (fast retransmit)
             plan.insert(min(len(plan), i + r.randint(3, 20)), (off, n, "retx"))
             truth["lost_filled"] += 1
+        if args.late_retransmit:
+            # one of the first data segments is lost and comes back only after N more: the
+            # flow holds everything between, then delivers it in one piece
+            i = 2
+            off, n, _ = plan[i]
+            plan[i] = (off, n, "lost")
+            plan.insert(min(len(plan), i + 1 + args.late_retransmit), (off, n, "retx"))
+            truth["lost_filled"] += 1
         for _ in range(args.retransmit):
             i = r.randint(1, len(plan) - 1)
             j = r.randint(0, i - 1)
@@ -235,6 +243,8 @@ def main():
     p.add_argument("--reorder", type=int, default=0)
     p.add_argument("--lose-filled", type=int, default=0)
     p.add_argument("--lose-forever", action="store_true")
+    p.add_argument("--late-retransmit", type=int, default=0,
+                   help="lose an early data segment and retransmit it N segments later")
     p.add_argument("--reconnect-back", type=int, default=None,
                    help="after a never-filled hole, a second connection replays from N messages before it")
     p.add_argument("--isn", type=int, default=0xFFFF0000, help="server ISN (default near 2^32: the stream wraps)")

@@ -194,6 +194,52 @@ static void test_order_ring_reaches_the_book(void **state)
 	wb_feed_itch_mold.destroy(big);
 }
 
+/* Where a drained batch's events go: in order, for the test to check. */
+struct drained {
+	struct wb_event ev[1024];
+	uint32_t n, drains;
+};
+
+static void drain_to(struct wb_event_batch *b, void *arg)
+{
+	struct drained *d = arg;
+	assert_true(d->n + b->n <= 1024);
+	memcpy(d->ev + d->n, b->ev, b->n * sizeof(*b->ev));
+	d->n += b->n;
+	d->drains++;
+	b->n = 0;
+}
+
+/* A gap filled after 40 packets were held releases 200 messages in one call, more events
+ * than the 32-event batch holds: the plug-in drains it between packets and loses none. */
+static void test_held_packets_drain_the_batch(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	static struct wb_event small[32];
+	static struct drained d;
+	struct wb_event_batch b = { .ev = small, .cap = 32, .drain = drain_to, .drain_arg = &d };
+	struct wb_rx_meta m = { .ts_recv = 1, .line = 0, .flags = WB_RX_F_REPLAY };
+
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	for (uint64_t seq = 7; seq < 7 + 40 * 5; seq += 5) /* 2..6 lost: everything after is held */
+		feed(st, p, packet(p, "DAY0000001", seq, 5), 0);
+	assert_int_equal(counter(st, "messages_total", -1), 1);
+	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 2, 5), &m, &b);
+	drain_to(&b, &d); /* the worker's flush at the end of the call */
+	assert_int_equal(b.overflow, 0);
+	assert_true(d.drains > 2);
+	assert_int_equal(counter(st, "messages_total", -1), 206);
+	assert_int_equal(d.n, 205); /* one add event per message, 2..206 */
+	for (uint32_t i = 0; i < d.n; i++) {
+		assert_int_equal(d.ev[i].type, WB_EV_ORDER_ADD);
+		assert_int_equal(d.ev[i].seq, 2 + i);
+	}
+	assert_int_equal(live_orders(st), 205);
+	wb_feed_itch_mold.destroy(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_new_session_clears_and_noise_ignored),
 		cmocka_unit_test(test_declared_at_end_of_input),
 		cmocka_unit_test(test_order_ring_reaches_the_book),
+		cmocka_unit_test(test_held_packets_drain_the_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

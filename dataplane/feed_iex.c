@@ -213,6 +213,10 @@ static uint16_t symbol_locate(struct iex_feed *f, const char sym[WB_IEX_SYMBOL_L
 	}
 }
 
+/* Most events one IEX message adds: a new symbol's, a quote's, and two per level change
+ * of its (up to four: each side's old and new best; a level event and an integrity event). */
+#define EVENTS_PER_MSG_MAX 10
+
 static struct wb_event *event_push(struct iex_feed *f, struct wb_event_batch *out, uint8_t type,
 				   uint16_t locate, int64_t ts, const struct wb_msg_meta *meta)
 {
@@ -247,6 +251,7 @@ static void clear_books(struct iex_feed *f, char why, int64_t ts, const struct w
 		wb_bookset_walk_levels(f->books, (uint16_t)locate, collect_level, f);
 		for (size_t k = 0; k < f->scratch_n; k++) {
 			bool last = k + 1 == f->scratch_n;
+			wb_batch_reserve(out, 3); /* a restart empties thousands of levels in one call */
 			if (wb_bookset_set_level(f->books, (uint16_t)locate, f->scratch[k].side,
 						 f->scratch[k].price, 0, last, (uint64_t)ts, meta, out) < 0)
 				bump(&f->c[C_BOOK_ERRORS], 1);
@@ -488,6 +493,7 @@ static void apply_segment(struct iex_feed *f, const uint8_t *p, uint32_t len, ui
 		if (slot)
 			bump(&f->type_count[slot - 1], 1);
 		meta.seq = (uint64_t)seq;
+		wb_batch_reserve(out, EVENTS_PER_MSG_MAX); /* held segments drain in one call */
 		apply_message(f, &m, &meta, out);
 	}
 }

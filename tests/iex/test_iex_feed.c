@@ -615,6 +615,60 @@ static void test_iex_feed_sequence_restart(void **state)
 	free(h);
 }
 
+/* Where a drained batch's events go, for the test to count. */
+struct drained {
+	uint32_t n, levels, systems, drains;
+};
+
+static void drain_count(struct wb_event_batch *b, void *arg)
+{
+	struct drained *d = arg;
+	for (uint32_t i = 0; i < b->n; i++) {
+		d->levels += b->ev[i].type == WB_EV_LEVEL;
+		d->systems += b->ev[i].type == WB_EV_SYSTEM;
+	}
+	d->n += b->n;
+	d->drains++;
+	b->n = 0;
+}
+
+/* A restart empties 60 levels in one call into a 16-event batch: the plug-in drains it
+ * as it goes and every removal reaches the worker. */
+static void test_iex_feed_restart_drains_batch(void **state)
+{
+	(void)state;
+	struct harness *h = malloc(sizeof(*h));
+	struct seg s;
+	struct drained d = { 0 };
+	harness_init(h, &wb_feed_iex_deep, 64);
+	int64_t seq = 1;
+	for (int k = 0; k < 3; k++) {
+		struct wb_iex_msg m[20];
+		for (int i = 0; i < 20; i++)
+			m[i] = level_msg("AA", 'B', 1000 + 10 * (20 * k + i), 5, 1);
+		deliver(h, s.buf, deep_segment(&s, m, 20, 5, seq, (seq - 1) * 64, 10 + k), 0);
+		seq += 20;
+	}
+	struct levels l;
+	walk(h, "AA", &l);
+	assert_int_equal(l.n, 60);
+	h->batch.cap = 16;
+	h->batch.drain = drain_count;
+	h->batch.drain_arg = &d;
+	struct wb_iex_msg r[1] = { level_msg("BB", 'B', 1500, 9, 1) };
+	deliver(h, s.buf, deep_segment(&s, r, 1, 5, 1, 0, 50), 0);
+	drain_count(&h->batch, &d); /* the worker's flush after the call */
+	assert_int_equal(counter(h, "sequence_resets_total", -1), 1);
+	assert_int_equal(h->batch.overflow, 0);
+	assert_true(d.drains > 4);
+	assert_int_equal(d.levels, 60 + 1); /* every removal, then BB's level */
+	assert_int_equal(d.systems, 1);
+	walk(h, "AA", &l);
+	assert_int_equal(l.n, 0);
+	harness_fini(h);
+	free(h);
+}
+
 static void test_iex_feed_malformed(void **state)
 {
 	(void)state;
@@ -826,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_iex_feed_gaps),
 		cmocka_unit_test(test_iex_feed_reorder),
 		cmocka_unit_test(test_iex_feed_sequence_restart),
+		cmocka_unit_test(test_iex_feed_restart_drains_batch),
 		cmocka_unit_test(test_iex_feed_malformed),
 		cmocka_unit_test(test_iex_feed_symbol_table_full),
 		cmocka_unit_test(test_iex_tops_quotes),

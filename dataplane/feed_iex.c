@@ -518,6 +518,7 @@ static void skip_to(struct iex_feed *f, int64_t target, uint64_t ts_recv, struct
 	/* No IEX gap fill yet: the books may miss updates until the next restart or session. */
 	wb_bookset_set_stale(f->books, true);
 	struct wb_msg_meta m = { .seq = (uint64_t)f->expected_seq, .ts_recv = ts_recv };
+	wb_batch_reserve(out, 2);
 	struct wb_event *e = event_push(f, out, WB_EV_GAP, 0, 0, &m);
 	if (e)
 		e->aux = (uint64_t)lost;

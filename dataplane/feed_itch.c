@@ -527,6 +527,7 @@ static void drain_held(struct itch_feed *f, struct wb_event_batch *out)
 
 static void emit_gap(struct itch_feed *f, uint64_t first, uint64_t count, uint64_t ts, struct wb_event_batch *out)
 {
+	wb_batch_reserve(out, 2);
 	struct wb_event *e = wb_batch_push(out);
 	if (!e)
 		return;

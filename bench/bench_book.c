@@ -34,9 +34,9 @@
 #ifdef WB_BENCH_DAY
 #include <sys/mman.h>
 
+#include "day.h"
 #include "itch.h"
 #include "mold.h"
-#include "sim.h"
 #endif
 
 /* Compact generated message: what a decoder would hand over, in 32 bytes. */
@@ -276,102 +276,6 @@ static void dist_print(const char *name, const struct dist *d, double tpn)
 #define DAY_BURST 32 /* messages decoded, then applied, per packet (-DDAY_BURST=N to vary) */
 #endif
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-struct day {
-	uint8_t *buf;
-	size_t len;
-	uint64_t msgs;
-	struct wb_sim_stats ss;
-};
-
-static int day_generate(struct day *d, uint64_t messages, uint32_t symbols, uint64_t seed)
-{
-	struct wb_sim_opts o;
-	struct wb_sim *sim;
-	size_t cap = messages * 34 + 4096, len;
-	int rc;
-
-	wb_sim_opts_default(&o);
-	o.messages = messages;
-	o.symbols = symbols;
-	o.seed = seed;
-	rc = wb_sim_create(&o, &sim);
-	if (rc)
-		return rc;
-	d->buf = malloc(cap);
-	if (!d->buf) {
-		rc = -ENOMEM;
-		goto out_destroy;
-	}
-	while ((rc = wb_sim_next_encoded(sim, d->buf + d->len + 2, &len, NULL)) == 1) {
-		d->buf[d->len] = (uint8_t)(len >> 8);
-		d->buf[d->len + 1] = (uint8_t)len;
-		d->len += 2 + len;
-		d->msgs++;
-		if (cap - d->len < 256) {
-			rc = -ENOSPC;
-			goto out_destroy;
-		}
-	}
-	wb_sim_stats(sim, &d->ss);
-out_destroy:
-	wb_sim_destroy(sim);
-	return rc < 0 ? rc : 0;
-}
-
-/* WB_BENCH_DAY_CACHE=FILE keeps a generated day between runs (generating 24M messages
- * takes longer than benchmarking them; A/B runs of two builds want many short processes).
- * The file holds the generator's arguments, its stats and the stream; any mismatch
- * regenerates. */
-struct day_cache_hdr {
-	char magic[8];
-	uint64_t messages, symbols, seed, msgs, len;
-	struct wb_sim_stats ss;
-};
-
-static int day_load(struct day *d, const char *path, uint64_t messages, uint32_t symbols, uint64_t seed)
-{
-	struct day_cache_hdr h;
-	FILE *f = fopen(path, "rb");
-	int ok = 0;
-
-	if (!f)
-		return 0;
-	if (fread(&h, sizeof(h), 1, f) == 1 && memcmp(h.magic, "WBDAY01", 8) == 0 && h.messages == messages &&
-	    h.symbols == symbols && h.seed == seed && (d->buf = malloc(h.len + 64)) != NULL) {
-		ok = fread(d->buf, 1, h.len, f) == h.len;
-		if (ok) {
-			d->len = h.len;
-			d->msgs = h.msgs;
-			d->ss = h.ss;
-		} else {
-			free(d->buf);
-			d->buf = NULL;
-		}
-	}
-	fclose(f);
-	return ok;
-}
-
-static void day_save(const struct day *d, const char *path, uint64_t messages, uint32_t symbols, uint64_t seed)
-{
-	struct day_cache_hdr h = { .magic = "WBDAY01", .messages = messages, .symbols = symbols, .seed = seed,
-				   .msgs = d->msgs, .len = d->len, .ss = d->ss };
-	FILE *f = fopen(path, "wb");
-
-	if (!f || fwrite(&h, sizeof(h), 1, f) != 1 || fwrite(d->buf, 1, d->len, f) != d->len)
-		fprintf(stderr, "bench_book: cannot write the day cache %s (continuing)\n", path);
-	if (f)
-		fclose(f);
-}
-
 static double day_parse(const struct day *d, uint64_t *sink)
 {
 	struct wb_itch_file_iter it = { d->buf, d->buf + d->len };
@@ -416,8 +320,6 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, const st
 	struct wb_event_batch batch = { .ev = ev, .cap = DAY_BURST * 4 };
 	struct wb_msg_meta meta = { 0 };
 	struct wb_bookset *bs;
-	const uint8_t *p;
-	uint16_t l;
 	uint64_t seq = 0;
 	unsigned ahead = ps->ahead;
 	int rc = wb_bookset_create(bo, &bs);
@@ -426,12 +328,8 @@ static int day_book(const struct day *d, const struct wb_book_opts *bo, const st
 		return rc;
 	double t0 = now_s();
 	for (;;) {
-		unsigned n = 0;
+		unsigned n = day_next_burst(&it, burst, seqs, DAY_BURST, &seq);
 
-		while (n < DAY_BURST && wb_itch_file_next(&it, &p, &l) == 1) {
-			wb_itch_decode(p, l, &burst[n]);
-			seqs[n++] = ++seq;
-		}
 		if (n == 0)
 			break;
 		batch.n = 0;

@@ -29,19 +29,13 @@
 #include "book.h"
 #include "itch.h"
 #include "mold.h"
+#include "day.h"
 #include "sim.h"
 
 #define PUBLISH_EVERY 32 /* messages per packet, roughly, on a busy feed */
 #define HIST_CYCLES (1 << 20)
 #define SLOW_NS 2000
 #define HOT_WINDOW (256u << 10) /* bytes: 128 full 2 KB rx buffers, inside L2 */
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* TSC ticks per ns, measured against the monotonic clock over 200 ms. */
 static double tsc_per_ns(void)
@@ -87,47 +81,7 @@ static long rss_kb(const char *field)
 	return v;
 }
 
-struct stream {
-	uint8_t *buf;
-	size_t len, cap;
-	uint64_t msgs;
-};
-
-static int generate(struct stream *st, uint64_t messages, uint32_t symbols, uint64_t seed, struct wb_sim_stats *ss)
-{
-	struct wb_sim_opts o;
-	struct wb_sim *sim;
-	wb_sim_opts_default(&o);
-	o.messages = messages;
-	o.symbols = symbols;
-	o.seed = seed;
-	int ret = wb_sim_create(&o, &sim);
-	if (ret)
-		return ret;
-	st->cap = messages * 34 + 4096;
-	st->buf = malloc(st->cap);
-	if (!st->buf) {
-		ret = -ENOMEM;
-		goto out_destroy;
-	}
-	size_t len;
-	while ((ret = wb_sim_next_encoded(sim, st->buf + st->len + 2, &len, NULL)) == 1) {
-		st->buf[st->len] = (uint8_t)(len >> 8);
-		st->buf[st->len + 1] = (uint8_t)len;
-		st->len += 2 + len;
-		st->msgs++;
-		if (st->cap - st->len < 256) {
-			ret = -ENOSPC;
-			goto out_destroy;
-		}
-	}
-	wb_sim_stats(sim, ss);
-out_destroy:
-	wb_sim_destroy(sim);
-	return ret < 0 ? ret : 0;
-}
-
-static double pass_framing(const struct stream *st, uint64_t *sink)
+static double pass_framing(const struct day *st, uint64_t *sink)
 {
 	struct wb_itch_file_iter it = {st->buf, st->buf + st->len};
 	const uint8_t *m;
@@ -141,7 +95,7 @@ static double pass_framing(const struct stream *st, uint64_t *sink)
 	return t;
 }
 
-static double pass_parse(const struct stream *st, uint64_t *sink, uint64_t *errors)
+static double pass_parse(const struct day *st, uint64_t *sink, uint64_t *errors)
 {
 	struct wb_itch_file_iter it = {st->buf, st->buf + st->len};
 	struct wb_itch_msg msg;
@@ -165,7 +119,7 @@ static double pass_parse(const struct stream *st, uint64_t *sink, uint64_t *erro
  * timed. Fresh bytes every window: a short window walked over and over would let the
  * branch predictor learn its type sequence (an 8000-message window repeated parses at
  * 5.0 ns/msg here, 32000 at 9.7). Returns seconds. */
-static double pass_hot(const struct stream *st, uint8_t *hot, bool parse, uint64_t *sink, uint64_t *errors)
+static double pass_hot(const struct day *st, uint8_t *hot, bool parse, uint64_t *sink, uint64_t *errors)
 {
 	struct wb_itch_file_iter it = {st->buf, st->buf + st->len};
 	struct wb_itch_msg msg;
@@ -214,7 +168,7 @@ struct book_run {
 	uint64_t events;
 };
 
-static int pass_book(const struct stream *st, const struct wb_book_opts *bo, struct book_run *r)
+static int pass_book(const struct day *st, const struct wb_book_opts *bo, struct book_run *r)
 {
 	struct wb_bookset *bs;
 	int ret = wb_bookset_create(bo, &bs);
@@ -251,11 +205,7 @@ static int pass_book(const struct stream *st, const struct wb_book_opts *bo, str
 		struct wb_itch_msg msgs[PUBLISH_EVERY];
 		uint64_t seqs[PUBLISH_EVERY];
 		for (;;) {
-			uint32_t n = 0;
-			while (n < PUBLISH_EVERY && wb_itch_file_next(&it, &m, &l) == 1) {
-				wb_itch_decode(m, l, &msgs[n]);
-				seqs[n++] = ++seq;
-			}
+			uint32_t n = day_next_burst(&it, msgs, seqs, PUBLISH_EVERY, &seq);
 			if (n == 0)
 				break;
 			wb_bookset_apply_itch_burst(bs, msgs, seqs, n, 0, 0, &batch);
@@ -292,12 +242,12 @@ int main(int argc, char **argv)
 	uint64_t messages = argc > 1 ? strtoull(argv[1], NULL, 10) : 32000000ULL;
 	uint32_t symbols = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 3000;
 	uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 1;
-	struct stream st = {0};
-	struct wb_sim_stats ss;
+	struct day st = {0};
 	uint64_t sink = 0, errors = 0;
 
 	double tg = now_s();
-	int ret = generate(&st, messages, symbols, seed, &ss);
+	int ret = day_generate(&st, messages, symbols, seed);
+	const struct wb_sim_stats ss = st.ss;
 	if (ret) {
 		fprintf(stderr, "bench_itch: generation failed: %s\n", strerror(-ret));
 		return 1;

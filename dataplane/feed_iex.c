@@ -213,8 +213,9 @@ static uint16_t symbol_locate(struct iex_feed *f, const char sym[WB_IEX_SYMBOL_L
 	}
 }
 
-/* Most events one IEX message adds: a new symbol's, a quote's, and two per level change
- * of its (up to four: each side's old and new best; a level event and an integrity event). */
+/* Room reserved per IEX message: the most it adds is 7 (a new symbol's event, a quote's,
+ * four level changes of a top-of-book quote and one cross check at its batch end); 10
+ * leaves a margin for a message type added later. */
 #define EVENTS_PER_MSG_MAX 10
 
 static struct wb_event *event_push(struct iex_feed *f, struct wb_event_batch *out, uint8_t type,
@@ -251,7 +252,9 @@ static void clear_books(struct iex_feed *f, char why, int64_t ts, const struct w
 		wb_bookset_walk_levels(f->books, (uint16_t)locate, collect_level, f);
 		for (size_t k = 0; k < f->scratch_n; k++) {
 			bool last = k + 1 == f->scratch_n;
-			wb_batch_reserve(out, 3); /* a restart empties thousands of levels in one call */
+			/* a restart empties thousands of levels in one call: the batch may be handed
+			 * on inside a symbol's level batch, whose last event still ends it */
+			wb_batch_reserve(out, 2);
 			if (wb_bookset_set_level(f->books, (uint16_t)locate, f->scratch[k].side,
 						 f->scratch[k].price, 0, last, (uint64_t)ts, meta, out) < 0)
 				bump(&f->c[C_BOOK_ERRORS], 1);
@@ -259,6 +262,7 @@ static void clear_books(struct iex_feed *f, char why, int64_t ts, const struct w
 		if (f->tops)
 			f->tops[locate] = (struct top_quote){ 0, 0 };
 	}
+	wb_batch_reserve(out, 1);
 	struct wb_event *e = event_push(f, out, WB_EV_SYSTEM, 0, ts, meta);
 	if (e)
 		e->side = (uint8_t)why;

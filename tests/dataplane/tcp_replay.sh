@@ -26,7 +26,7 @@ echo "info: trimmed $(S tcp_retrans_bytes_trimmed_total) retransmitted and $(S t
 [ "$(S tcp_holes_filled_total)" -gt 0 ] || fail "no hole was filled: the faults did not happen"
 python3 "$SRC/tests/dataplane/compare_books.py" "$TMP/truth.json" "$TMP/books.json" || fail "books differ"
 
-# An early segment retransmitted 600 segments later: the flow holds ~25k messages and
+# An early segment retransmitted 600 segments later: the flow holds ~13k messages and
 # delivers them in one call, more events than a worker's batch holds. None may be lost.
 python3 "$SRC/tests/tcp/make_tcp_pcap.py" --seed 8 --late-retransmit 600 "$TMP/s.itch" "$TMP/late.pcap" > "$TMP/late.json"
 "$BIN/wirebookd" -c "$TMP/cfg.yaml" --replay "$TMP/late.pcap" --no-capture -q --summary-json "$TMP/s.json" \

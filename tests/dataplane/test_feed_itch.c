@@ -240,6 +240,34 @@ static void test_held_packets_drain_the_batch(void **state)
 	wb_feed_itch_mold.destroy(st);
 }
 
+/* A gap declared into a batch one event short of full: drained first, both its events kept. */
+static void test_gap_into_full_batch(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	static struct wb_event small[4];
+	static struct drained d;
+	struct wb_event_batch b = { .ev = small, .cap = 4, .drain = drain_to, .drain_arg = &d };
+
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	feed(st, p, packet(p, "DAY0000001", 5, 2), 0); /* 2..4 never come */
+	d.n = 0;
+	b.n = 3;
+	wb_feed_itch_mold.on_idle(st, UINT64_MAX, &b);
+	drain_to(&b, &d);
+	assert_int_equal(b.overflow, 0);
+	assert_int_equal(counter(st, "gaps_declared_total", -1), 1);
+	int gaps = 0, integrity = 0;
+	for (uint32_t i = 0; i < d.n; i++) {
+		gaps += d.ev[i].type == WB_EV_GAP;
+		integrity += d.ev[i].type == WB_EV_INTEGRITY && d.ev[i].side == WB_INT_GAP_DECLARED;
+	}
+	assert_int_equal(gaps, 1);
+	assert_int_equal(integrity, 1);
+	wb_feed_itch_mold.destroy(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_declared_at_end_of_input),
 		cmocka_unit_test(test_order_ring_reaches_the_book),
 		cmocka_unit_test(test_held_packets_drain_the_batch),
+		cmocka_unit_test(test_gap_into_full_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

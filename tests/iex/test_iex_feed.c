@@ -669,6 +669,50 @@ static void test_iex_feed_restart_drains_batch(void **state)
 	free(h);
 }
 
+/* 200 messages held behind a gap reach a 16-event batch in one call when the other line
+ * fills it, and a gap declared into a full batch: nothing overflows, all is handed on. */
+static void test_iex_feed_held_segments_drain_batch(void **state)
+{
+	(void)state;
+	struct harness *h = malloc(sizeof(*h));
+	struct seg s;
+	struct drained d = { 0 };
+	struct wb_iex_msg m[20];
+	const uint64_t t0 = 1000000000ULL, ms = 1000000ULL;
+
+	harness_init_recovery(h, &wb_feed_iex_deep, 64, 50, 64);
+	for (int k = 0; k < 20; k++)
+		m[k] = level_msg("HD", 'B', 1000 + k, (uint32_t)(10 + k), 1);
+	deliver_at(h, s.buf, deep_segment(&s, m, 2, 5, 1, 0, 10), 0, t0);
+	for (int j = 0; j < 10; j++) { /* 5..204 held: 3 and 4 are missing */
+		int64_t first = 5 + 20 * j;
+		deliver_at(h, s.buf, deep_segment(&s, m, 20, 5, first, (first - 1) * 32, 11 + j), 0, t0 + ms);
+	}
+	assert_int_equal(counter(h, "reorder_held_segments_total", -1), 10);
+	h->batch.cap = 16;
+	h->batch.drain = drain_count;
+	h->batch.drain_arg = &d;
+	deliver_at(h, s.buf, deep_segment(&s, m, 2, 5, 3, 64, 30), 1, t0 + 2 * ms);
+	drain_count(&h->batch, &d);
+	assert_int_equal(h->batch.overflow, 0);
+	assert_int_equal(counter(h, "messages_total", -1), 204);
+	assert_int_equal(d.levels, 202); /* every update of the call: 3..204 */
+	assert_true(d.drains > 10);
+
+	/* a gap declared into a batch one event short of full: drained first */
+	deliver_at(h, s.buf, deep_segment(&s, m, 1, 5, 300, 299 * 32, 31), 0, t0 + 3 * ms); /* 205..299 missing */
+	h->proto->on_idle(h->feed, 7 * t0, &h->batch);
+	d = (struct drained){ 0 };
+	h->batch.n = 15;
+	h->proto->on_idle(h->feed, 7 * t0 + 60 * ms, &h->batch); /* the idle clock passes 50 ms */
+	drain_count(&h->batch, &d);
+	assert_int_equal(counter(h, "gaps_declared_total", -1), 1);
+	assert_int_equal(h->batch.overflow, 0);
+	assert_int_equal(d.n, 15 + 2 + 1); /* what was there, the gap and its integrity event, 300 */
+	harness_fini(h);
+	free(h);
+}
+
 static void test_iex_feed_malformed(void **state)
 {
 	(void)state;
@@ -881,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_iex_feed_reorder),
 		cmocka_unit_test(test_iex_feed_sequence_restart),
 		cmocka_unit_test(test_iex_feed_restart_drains_batch),
+		cmocka_unit_test(test_iex_feed_held_segments_drain_batch),
 		cmocka_unit_test(test_iex_feed_malformed),
 		cmocka_unit_test(test_iex_feed_symbol_table_full),
 		cmocka_unit_test(test_iex_tops_quotes),

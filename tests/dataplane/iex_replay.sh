@@ -41,6 +41,7 @@ check("gaps", c.get("gaps_total", 0), ref["gaps"])
 # a restart empties every book at once (thousands of level events in one call): none lost
 check("events overflowed", feed["books"]["event_overflow_total"], 0)
 check("events dropped at the ring", sum(w["ring_drops_events_total"] for w in s["workers"]), 0)
+check("worker batch overflows", sum(w["event_batch_overflow_total"] for w in s["workers"]), 0)
 def levels(side):
     return [[round(float(l["price"]) * 10000), l["shares"]] for l in side]
 got = {x["symbol"]: x for x in b["feeds"][0]["symbols"]}

@@ -36,6 +36,7 @@ expect_eq "holes declared (late fill)" "$(S tcp_holes_declared_total)" 0
 [ "$(S tcp_ooo_segments_held_total)" -ge 500 ] || fail "the late segment did not hold the stream back"
 expect_eq "book events overflowed" "$(jget "$TMP/s.json" "j['feeds'][0]['books']['event_overflow_total']")" 0
 expect_eq "events dropped at the ring" "$(jget "$TMP/s.json" "sum(w['ring_drops_events_total'] for w in j['workers'])")" 0
+expect_eq "worker batch overflows" "$(jget "$TMP/s.json" "sum(w['event_batch_overflow_total'] for w in j['workers'])")" 0
 python3 "$SRC/tests/dataplane/compare_books.py" "$TMP/truth.json" "$TMP/books.json" || fail "books differ (late fill)"
 echo "ok: $(S tcp_ooo_segments_held_total) segments held behind a late retransmission, delivered without loss"
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "feed.h"
 #include "itch.h"
+#include "soup.h"
 #include "tcp_pcap.h"
 #include "tcp_reasm.h"
 
@@ -422,6 +423,89 @@ static void test_tcp_soup_burst_events_equal_single_calls(void **state)
 	free(got);
 }
 
+/* Soup stream bytes of n add orders from seq (refs = seq, locate 1). */
+static size_t soup_adds(uint8_t *out, uint64_t seq, int n)
+{
+	size_t len = 0;
+	for (int i = 0; i < n; i++) {
+		struct wb_itch_msg m = { .type = 'A', .locate = 1, .ts = 34200000000000ULL + seq + (uint64_t)i };
+		m.u.add.ref = seq + (uint64_t)i;
+		m.u.add.side = 'B';
+		m.u.add.shares = 100;
+		m.u.add.price = 1000000;
+		memcpy(m.u.add.stock, "TEST    ", 8);
+		memcpy(m.u.add.mpid, "    ", 4);
+		uint8_t msg[64];
+		size_t l = wb_itch_encode(&m, msg);
+		len += wb_soup_build_sequenced_hdr(out + len, (uint16_t)l);
+		memcpy(out + len, msg, l);
+		len += l;
+	}
+	return len;
+}
+
+/* One call fills a hole (its data applied) and then declares a second hole that timed out
+ * meanwhile: the messages it applied are whole-book messages, not stale ones, and come
+ * before the gap. Needs the burst applied before the books go stale. */
+static void test_tcp_soup_fill_then_hole_in_one_call(void **state)
+{
+	(void)state;
+	struct wb_feed_conf fc;
+	feed_conf(&fc);
+	void *st;
+	assert_int_equal(wb_feed_soup_itch.create(&fc, 0, -1, &st), 0);
+	static uint8_t stream[65536];
+	size_t cut[6], len = wb_soup_build_accepted(stream, "SESSION001", 1);
+	cut[0] = 0;
+	for (int k = 0; k < 5; k++) { /* five segments of 10 messages: 1..10, 11..20, ... */
+		len += soup_adds(stream + len, 1 + 10 * (uint64_t)k, 10);
+		cut[k + 1] = len;
+	}
+	const uint32_t isn = 1000;
+	const uint64_t ms = 1000000ULL;
+	struct wb_tcp_seg syn = { .src_addr = fc.line[0].addr, .src_port = fc.line[0].port, .dst_addr = 0x0a090002,
+				  .dst_port = 40001, .seq = isn, .flags = WB_TCP_SYN, .ts_recv = ms };
+	static struct wb_event ev[BATCH];
+	struct wb_event_batch b = { .ev = ev, .cap = BATCH };
+	struct wb_rx_meta meta = { .flags = WB_RX_F_REPLAY };
+	wb_feed_soup_itch.on_tcp_segment(st, &syn, &meta, &b);
+	/* segment k carries stream bytes [cut[k], cut[k+1]); 1 comes late, 3 never */
+	static const int order[] = { 0, 2, 4, 1 };
+	static const uint64_t at[] = { 2, 3, 4, 600 };
+	uint32_t stale_adds = 0, adds = 0, gap_at = 0, k_gap = 0;
+	for (int j = 0; j < 4; j++) {
+		int k = order[j];
+		struct wb_tcp_seg seg = syn;
+		seg.flags = WB_TCP_ACK | WB_TCP_PSH;
+		seg.seq = isn + 1 + (uint32_t)cut[k];
+		seg.payload = stream + cut[k];
+		seg.len = (uint32_t)(cut[k + 1] - cut[k]);
+		seg.ts_recv = at[j] * ms;
+		b.n = 0;
+		wb_feed_soup_itch.on_tcp_segment(st, &seg, &meta, &b);
+		if (j < 3)
+			continue;
+		for (uint32_t i = 0; i < b.n; i++) {
+			if (ev[i].type == WB_EV_ORDER_ADD) {
+				adds++;
+				stale_adds += (ev[i].flags & WB_EVF_STALE) != 0;
+				assert_int_equal(gap_at, 0); /* no message after the gap */
+			}
+			if (ev[i].type == WB_EV_GAP && !gap_at) {
+				gap_at = i;
+				k_gap = (uint32_t)ev[i].seq;
+			}
+		}
+	}
+	assert_int_equal(counter(st, "tcp_holes_declared_total"), 1);
+	assert_int_equal(adds, 20); /* 11..30, released by the late segment */
+	assert_int_equal(stale_adds, 0);
+	assert_true(gap_at == 20);
+	assert_int_equal(k_gap, 31);
+	assert_int_equal(counter(st, "messages_total"), 30);
+	wb_feed_soup_itch.destroy(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_soup_hole_never_filled_declared),
 		cmocka_unit_test(test_tcp_soup_reconnect_replay_heals),
 		cmocka_unit_test(test_tcp_soup_burst_events_equal_single_calls),
+		cmocka_unit_test(test_tcp_soup_fill_then_hole_in_one_call),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

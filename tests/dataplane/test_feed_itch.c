@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "feed.h"
 #include "itch.h"
 #include "mold.h"
@@ -19,15 +20,23 @@ extern const struct wb_feed_proto wb_feed_itch_mold;
 static struct wb_event evs[4096];
 static struct wb_event_batch batch = { evs, 0, 4096, 0 };
 
+static uint32_t packet_at(uint8_t *buf, const char *session, uint64_t seq, uint16_t n, uint16_t locate);
+
 /* One Mold packet carrying n messages from seq: add orders ref = seq, 100 shares at 10.00. */
 static uint32_t packet(uint8_t *buf, const char *session, uint64_t seq, uint16_t n)
+{
+	return packet_at(buf, session, seq, n, 1);
+}
+
+/* The same for another locate. */
+static uint32_t packet_at(uint8_t *buf, const char *session, uint64_t seq, uint16_t n, uint16_t locate)
 {
 	memcpy(buf, session, WB_MOLD_SESSION_LEN);
 	wb_put_be64(buf + 10, seq);
 	wb_put_be16(buf + 18, n);
 	uint32_t off = WB_MOLD_HDR_LEN;
 	for (uint16_t i = 0; i < n; i++) {
-		struct wb_itch_msg m = { .type = 'A', .locate = 1, .ts = 34200000000000ULL + seq + i };
+		struct wb_itch_msg m = { .type = 'A', .locate = locate, .ts = 34200000000000ULL + seq + i };
 		m.u.add.ref = seq + i;
 		m.u.add.side = 'B';
 		m.u.add.shares = 100;
@@ -41,14 +50,21 @@ static uint32_t packet(uint8_t *buf, const char *session, uint64_t seq, uint16_t
 	return off;
 }
 
+static uint32_t directory_of(uint8_t *buf, const char *session, uint64_t seq, uint16_t locate, const char *stock);
+
 /* The stock directory names locate 1 so the book is findable. */
 static uint32_t directory(uint8_t *buf, const char *session, uint64_t seq)
+{
+	return directory_of(buf, session, seq, 1, "TEST    ");
+}
+
+static uint32_t directory_of(uint8_t *buf, const char *session, uint64_t seq, uint16_t locate, const char *stock)
 {
 	memcpy(buf, session, WB_MOLD_SESSION_LEN);
 	wb_put_be64(buf + 10, seq);
 	wb_put_be16(buf + 18, 1);
-	struct wb_itch_msg m = { .type = 'R', .locate = 1, .ts = 1 };
-	memcpy(m.u.dir.stock, "TEST    ", 8);
+	struct wb_itch_msg m = { .type = 'R', .locate = locate, .ts = 1 };
+	memcpy(m.u.dir.stock, stock, 8);
 	m.u.dir.round_lot_size = 100;
 	size_t l = wb_itch_encode(&m, buf + WB_MOLD_HDR_LEN + 2);
 	wb_put_be16(buf + WB_MOLD_HDR_LEN, (uint16_t)l);
@@ -268,6 +284,37 @@ static void test_gap_into_full_batch(void **state)
 	wb_feed_itch_mold.destroy(st);
 }
 
+/* With a symbol filter, a drain in the middle of released packets must not let an
+ * unlisted symbol's events through: the filter looks at each packet's events after the
+ * room for them was made. */
+static void test_filter_holds_across_drains(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t p[4096];
+	static struct wb_event small[32];
+	static struct drained d;
+	struct wb_event_batch b = { .ev = small, .cap = 32, .drain = drain_to, .drain_arg = &d };
+	struct wb_rx_meta m = { .ts_recv = 1, .line = 0, .flags = WB_RX_F_REPLAY };
+	const char keep[1][WB_SYMBOL_LEN] = { "TEST" };
+
+	assert_int_equal(wb_feed_itch_mold.set_symbol_filter(st, keep, 1), 0);
+	feed(st, p, directory(p, "DAY0000001", 1), 0);
+	feed(st, p, directory_of(p, "DAY0000001", 2, 2, "OTHER   "), 0);
+	/* 3..7 lost; then packets alternate between the kept and the unlisted symbol */
+	for (uint64_t seq = 8, k = 0; k < 20; seq += 5, k++)
+		feed(st, p, packet_at(p, "DAY0000001", seq, 5, (uint16_t)(1 + (k & 1))), 0);
+	d.n = 0;
+	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 3, 5), &m, &b);
+	drain_to(&b, &d);
+	assert_int_equal(b.overflow, 0);
+	assert_int_equal(counter(st, "messages_total", -1), 107);
+	assert_int_equal(d.n, 5 + 50); /* 3..7 and the kept symbol's ten packets */
+	for (uint32_t i = 0; i < d.n; i++)
+		assert_int_equal(d.ev[i].locate, 1);
+	wb_feed_itch_mold.destroy(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_order_ring_reaches_the_book),
 		cmocka_unit_test(test_held_packets_drain_the_batch),
 		cmocka_unit_test(test_gap_into_full_batch),
+		cmocka_unit_test(test_filter_holds_across_drains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

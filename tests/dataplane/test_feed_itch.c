@@ -226,6 +226,24 @@ static void drain_to(struct wb_event_batch *b, void *arg)
 	b->n = 0;
 }
 
+/* A 32-event batch draining into a struct drained, and replay rx metadata: what the
+ * drain tests hand the plug-in. */
+struct rig {
+	struct wb_event small[32];
+	struct drained d;
+	struct wb_event_batch b;
+	struct wb_rx_meta m;
+};
+
+static struct rig *rig_new(void)
+{
+	static struct rig r;
+	memset(&r, 0, sizeof(r));
+	r.b = (struct wb_event_batch){ .ev = r.small, .cap = 32, .drain = drain_to, .drain_arg = &r.d };
+	r.m = (struct wb_rx_meta){ .ts_recv = 1, .line = 0, .flags = WB_RX_F_REPLAY };
+	return &r;
+}
+
 /* A gap filled after 40 packets were held releases 200 messages in one call, more events
  * than the 32-event batch holds: the plug-in drains it between packets and loses none. */
 static void test_held_packets_drain_the_batch(void **state)
@@ -233,24 +251,21 @@ static void test_held_packets_drain_the_batch(void **state)
 	(void)state;
 	void *st = create();
 	uint8_t p[4096];
-	static struct wb_event small[32];
-	static struct drained d;
-	struct wb_event_batch b = { .ev = small, .cap = 32, .drain = drain_to, .drain_arg = &d };
-	struct wb_rx_meta m = { .ts_recv = 1, .line = 0, .flags = WB_RX_F_REPLAY };
+	struct rig *r = rig_new();
 
 	feed(st, p, directory(p, "DAY0000001", 1), 0);
 	for (uint64_t seq = 7; seq < 7 + 40 * 5; seq += 5) /* 2..6 lost: everything after is held */
 		feed(st, p, packet(p, "DAY0000001", seq, 5), 0);
 	assert_int_equal(counter(st, "messages_total", -1), 1);
-	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 2, 5), &m, &b);
-	drain_to(&b, &d); /* the worker's flush at the end of the call */
-	assert_int_equal(b.overflow, 0);
-	assert_true(d.drains > 2);
+	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 2, 5), &r->m, &r->b);
+	drain_to(&r->b, &r->d); /* the worker's flush at the end of the call */
+	assert_int_equal(r->b.overflow, 0);
+	assert_true(r->d.drains > 2);
 	assert_int_equal(counter(st, "messages_total", -1), 206);
-	assert_int_equal(d.n, 205); /* one add event per message, 2..206 */
-	for (uint32_t i = 0; i < d.n; i++) {
-		assert_int_equal(d.ev[i].type, WB_EV_ORDER_ADD);
-		assert_int_equal(d.ev[i].seq, 2 + i);
+	assert_int_equal(r->d.n, 205); /* one add event per message, 2..206 */
+	for (uint32_t i = 0; i < r->d.n; i++) {
+		assert_int_equal(r->d.ev[i].type, WB_EV_ORDER_ADD);
+		assert_int_equal(r->d.ev[i].seq, 2 + i);
 	}
 	assert_int_equal(live_orders(st), 205);
 	wb_feed_itch_mold.destroy(st);
@@ -292,10 +307,7 @@ static void test_filter_holds_across_drains(void **state)
 	(void)state;
 	void *st = create();
 	uint8_t p[4096];
-	static struct wb_event small[32];
-	static struct drained d;
-	struct wb_event_batch b = { .ev = small, .cap = 32, .drain = drain_to, .drain_arg = &d };
-	struct wb_rx_meta m = { .ts_recv = 1, .line = 0, .flags = WB_RX_F_REPLAY };
+	struct rig *r = rig_new();
 	const char keep[1][WB_SYMBOL_LEN] = { "TEST" };
 
 	assert_int_equal(wb_feed_itch_mold.set_symbol_filter(st, keep, 1), 0);
@@ -304,14 +316,14 @@ static void test_filter_holds_across_drains(void **state)
 	/* 3..7 lost; then packets alternate between the kept and the unlisted symbol */
 	for (uint64_t seq = 8, k = 0; k < 20; seq += 5, k++)
 		feed(st, p, packet_at(p, "DAY0000001", seq, 5, (uint16_t)(1 + (k & 1))), 0);
-	d.n = 0;
-	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 3, 5), &m, &b);
-	drain_to(&b, &d);
-	assert_int_equal(b.overflow, 0);
+	r->d.n = 0;
+	wb_feed_itch_mold.on_datagram(st, p, packet(p, "DAY0000001", 3, 5), &r->m, &r->b);
+	drain_to(&r->b, &r->d);
+	assert_int_equal(r->b.overflow, 0);
 	assert_int_equal(counter(st, "messages_total", -1), 107);
-	assert_int_equal(d.n, 5 + 50); /* 3..7 and the kept symbol's ten packets */
-	for (uint32_t i = 0; i < d.n; i++)
-		assert_int_equal(d.ev[i].locate, 1);
+	assert_int_equal(r->d.n, 5 + 50); /* 3..7 and the kept symbol's ten packets */
+	for (uint32_t i = 0; i < r->d.n; i++)
+		assert_int_equal(r->d.ev[i].locate, 1);
 	wb_feed_itch_mold.destroy(st);
 }
 

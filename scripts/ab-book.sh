@@ -5,8 +5,8 @@
 #
 # usage: scripts/ab-book.sh [-r ROUNDS] [-R RING_SLOTS] [-m MESSAGES] [-c CPU] REV...
 #   REV: a git revision (HEAD~1, a tag, a hash) or "work" for the working tree; the first
-#   is the baseline. CFLAGS adds compiler flags to every build (e.g. CFLAGS=-DEXPERIMENT
-#   with "work" twice is not distinguishable: build variants as revisions).
+#   is the baseline. CFLAGS adds compiler flags to every build; to compare variants of
+#   uncommitted code, commit each (a branch or a stash commit) and name the revisions.
 #   WB_BENCH_DAY_CACHE=FILE keeps the generated day between runs (default
 #   /tmp/wirebook-ab-day-MESSAGES.bin). Pinned to CPU (default: the last one).
 # The revisions' book/book.h and book/event.h must match the working tree's.
@@ -19,7 +19,8 @@ while getopts "r:R:m:c:h" o; do
 	R) RING=$OPTARG ;;
 	m) MSGS=$OPTARG ;;
 	c) CPU=$OPTARG ;;
-	*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	h) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))

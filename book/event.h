@@ -92,8 +92,9 @@ static inline struct wb_event *wb_batch_push(struct wb_event_batch *b)
 	return &b->ev[b->n++];
 }
 
-/* Makes room for need more events, draining the batch when it has less. Call between
- * whole messages only: events already in the batch may leave it. */
+/* Makes room for need (at most cap) more events, draining the batch when it has less.
+ * Call between whole messages only: events already in the batch may leave it. Without a
+ * drain, or past cap, pushes still never write beyond the batch: they count overflow. */
 static inline void wb_batch_reserve(struct wb_event_batch *b, uint32_t need)
 {
 	if (b->cap - b->n < need && b->drain)

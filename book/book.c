@@ -133,7 +133,7 @@ struct wb_bookset {
 	uint32_t surv_disp;    /* longest distance from home any survivor was stored at */
 	uint64_t nsurv;	       /* orders in the survivor table (live or stale) */
 	uint64_t hi_ref;       /* highest reference ever added: a higher one cannot be live */
-	uint64_t arrivals;     /* orders added so far: the next order's arrival */
+	_Atomic uint64_t arrivals; /* orders added so far: the next order's arrival (read by stats) */
 	uint64_t stale_orders; /* orders of reset books still in the tables: 0 on the hot path */
 	uint64_t sweep_at;     /* next slot the sweep of stale orders looks at (ring, then survivors) */
 	/* Adds prefetch the survivor slot their slot's holder would move to only while adds
@@ -846,7 +846,8 @@ static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order
 
 	/* field by field: a compound literal is built on the stack and copied (27 instructions) */
 	o->ref = ref;
-	o->arrival = bs->arrivals++;
+	o->arrival = CNT_GET(bs->arrivals);
+	CNT_ADD(bs->arrivals, 1);
 	o->level = li;
 	o->shares = shares;
 	o->locate = locate;
@@ -1312,16 +1313,16 @@ static HOT_INLINE void prefetch_one(const struct pf_ctx *pc, const struct wb_itc
 static void pf_window(struct wb_bookset *bs)
 {
 	uint64_t moves = CNT_GET(bs->survivor_moves) - bs->window_moves;
-	uint64_t adds = bs->arrivals - bs->window_arrivals;
+	uint64_t adds = CNT_GET(bs->arrivals) - bs->window_arrivals;
 
 	bs->pf_moves = moves * PF_MOVES_SHARE > adds ? ~0ull : 0;
-	bs->window_arrivals = bs->arrivals;
+	bs->window_arrivals = CNT_GET(bs->arrivals);
 	bs->window_moves = CNT_GET(bs->survivor_moves);
 }
 
 static inline void pf_window_check(struct wb_bookset *bs)
 {
-	if (__builtin_expect(bs->arrivals - bs->window_arrivals >= PF_WINDOW, 0))
+	if (__builtin_expect(CNT_GET(bs->arrivals) - bs->window_arrivals >= PF_WINDOW, 0))
 		pf_window(bs);
 }
 
@@ -1680,7 +1681,7 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 	}
 	/* its orders turn stale in place, for the sweep to erase */
 	uint32_t live = CNT_GET(b->live_orders);
-	b->reset_at = bs->arrivals;
+	b->reset_at = CNT_GET(bs->arrivals);
 	bs->stale_orders += live;
 	CNT_ADD(bs->stale_pending, live);
 	CNT_SUB(bs->live_orders, live);
@@ -1947,6 +1948,7 @@ void wb_bookset_stats(const struct wb_bookset *bs, struct wb_bookset_stats *out)
 	out->event_overflow = CNT_GET(w->event_overflow);
 	out->stale_orders = CNT_GET(w->stale_pending);
 	out->survivor_moves = CNT_GET(w->survivor_moves);
+	out->orders_added = CNT_GET(w->arrivals);
 	out->memory_bytes = bs->memory_bytes;
 }
 

@@ -150,6 +150,7 @@ struct wb_bookset_stats {
 	uint64_t symbols;          /* defined symbols */
 	uint64_t event_overflow;   /* events lost because a batch was full */
 	uint64_t stale_orders;     /* orders of reset books not yet swept from the table */
+	uint64_t orders_added;     /* adds applied (A, F and the new order of U) */
 	uint64_t survivor_moves;   /* orders still live a ring of references later, moved to the
 				    * survivor table: many per add means book.order_ring is small
 				    * for the day's order lifetimes (docs/book.md) */

@@ -38,6 +38,7 @@ static const struct {
 	{ "messages_total", "messages applied" },
 	{ "gaps_total", "sequence gaps opened" },
 	{ "integrity_events_total", "book integrity events" },
+	{ "orders_added_total", "orders added to the books (A, F, and the new order of a replace)" },
 	{ "survivor_moves_total", "orders still live a ring of references later, moved to the survivor table (raise book.order_ring when many per add)" },
 	{ "denied_total", "requests refused by the access control list" },
 };

@@ -57,7 +57,7 @@ static json_t *feed_json(struct wb_dataplane *dp, const struct wb_config *cfg, u
 		struct wb_bookset_stats bst;
 		wb_bookset_stats(bs, &bst);
 		json_object_set_new(o, "books",
-				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "messages_total",
+				    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "messages_total",
 					      (json_int_t)bst.msgs, "symbols", (json_int_t)bst.symbols, "live_orders",
 					      (json_int_t)bst.live_orders, "max_orders", (json_int_t)bst.max_orders,
 					      "stale_orders", (json_int_t)bst.stale_orders, "live_levels", (json_int_t)bst.live_levels, "max_levels",
@@ -66,7 +66,7 @@ static json_t *feed_json(struct wb_dataplane *dp, const struct wb_config *cfg, u
 					      (json_int_t)bst.level_table_full, "integrity_events_total",
 					      (json_int_t)bst.integrity_total, "event_overflow_total",
 					      (json_int_t)bst.event_overflow, "survivor_moves_total",
-					      (json_int_t)bst.survivor_moves, "memory_bytes", (json_int_t)bst.memory_bytes));
+					      (json_int_t)bst.survivor_moves, "orders_added_total", (json_int_t)bst.orders_added, "memory_bytes", (json_int_t)bst.memory_bytes));
 	}
 	return o;
 }

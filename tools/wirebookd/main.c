@@ -170,6 +170,16 @@ static void print_summary(json_t *st, const struct wb_config *cfg, double secs)
 			       (long long)json_integer_value(json_object_get(books, "live_levels")),
 			       (long long)json_integer_value(json_object_get(books, "integrity_events_total")),
 			       (double)json_integer_value(json_object_get(books, "memory_bytes")) / 1048576.0);
+		if (books) {
+			long long added = json_integer_value(json_object_get(books, "orders_added_total"));
+			long long moved = json_integer_value(json_object_get(books, "survivor_moves_total"));
+			printf("    orders: %lld added, %lld outlived the order ring\n", added, moved);
+			/* past one in eight the moves cost the worker time (docs/book.md) */
+			if (moved * 8 > added)
+				printf("    hint: one order in %lld outlived the order ring: a larger book.order_ring "
+				       "makes the worker faster for more memory (docs/config.md)\n",
+				       moved ? added / moved : 0);
+		}
 	}
 	printf("  unmatched packets %lld\n", (long long)json_integer_value(json_object_get(st, "unmatched_packets_total")));
 	json_t *w;

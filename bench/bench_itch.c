@@ -247,11 +247,11 @@ int main(int argc, char **argv)
 
 	double tg = now_s();
 	int ret = day_generate(&st, messages, symbols, seed);
-	const struct wb_sim_stats ss = st.ss;
 	if (ret) {
 		fprintf(stderr, "bench_itch: generation failed: %s\n", strerror(-ret));
 		return 1;
 	}
+	const struct wb_sim_stats ss = st.ss;
 	tg = now_s() - tg;
 	printf("bench_itch: %" PRIu64 " messages, %u symbols, seed %" PRIu64 ", %.0f MB in file framing, generated "
 	       "in %.1f s\n",

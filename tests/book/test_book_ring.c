@@ -277,6 +277,20 @@ static void order_gone(struct sim *s, struct norder *o)
 }
 
 /* Applies m to the model and lists the events the book must emit for it. */
+/* The live order an E/C/X/D/U names; NULL, with the unknown-order event it predicts (a
+ * stale reference is erased on the way), when there is none. */
+static struct norder *expect_find(struct sim *s, struct want *w, const struct wb_itch_msg *m, uint64_t ref)
+{
+	struct norder *o = naive_find(&s->nv, ref);
+
+	if (!o) {
+		stale_take(s, ref);
+		want_integ(s, w, m, m->locate, WB_INT_UNKNOWN_ORDER, ref);
+		s->n_unknown++;
+	}
+	return o;
+}
+
 static void expect_msg(struct sim *s, const struct wb_itch_msg *m, uint64_t stale0, const struct wb_event *got,
 		       uint32_t ngot, struct want *w)
 {
@@ -301,13 +315,9 @@ static void expect_msg(struct sim *s, const struct wb_itch_msg *m, uint64_t stal
 		uint64_t match = m->type == 'E' ? m->u.exec.match : m->type == 'C' ? m->u.exec_px.match : 0;
 
 		ref = m->type == 'E' ? m->u.exec.ref : m->type == 'C' ? m->u.exec_px.ref : m->u.cancel.ref;
-		o = naive_find(&s->nv, ref);
-		if (!o) {
-			stale_take(s, ref);
-			want_integ(s, w, m, m->locate, WB_INT_UNKNOWN_ORDER, ref);
-			s->n_unknown++;
+		o = expect_find(s, w, m, ref);
+		if (!o)
 			break;
-		}
 		uint16_t ol = o->locate;
 		char sd = o->side;
 		int64_t px = o->price;
@@ -340,13 +350,9 @@ static void expect_msg(struct sim *s, const struct wb_itch_msg *m, uint64_t stal
 	case 'D':
 	case 'U': {
 		ref = m->type == 'D' ? m->u.del.ref : m->u.replace.old_ref;
-		o = naive_find(&s->nv, ref);
-		if (!o) {
-			stale_take(s, ref);
-			want_integ(s, w, m, m->locate, WB_INT_UNKNOWN_ORDER, ref);
-			s->n_unknown++;
+		o = expect_find(s, w, m, ref);
+		if (!o)
 			break;
-		}
 		uint16_t ol = o->locate;
 		char sd = o->side;
 		int64_t px = o->price;

@@ -40,31 +40,46 @@
 	atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) - (v), memory_order_relaxed)
 #define CNT_GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
 
-/* A resting order: 32 bytes, 32-aligned, two per cache line, never split. Its price is its
- * level's. The queue at a level is arrival order, kept as a stamp rather than links:
- * linking an add behind the level's tail, or unlinking a delete from its neighbours, would
- * touch one or two more random orders per message (DRAM misses, most of the cost of a day). */
+/* A resting order: 16 bytes, four per cache line, never split. Its price, side and symbol
+ * are its level's. The queue at a level is arrival order, kept as a stamp rather than
+ * links: linking an add behind the level's tail, or unlinking a delete from its
+ * neighbours, would touch one or two more random orders per message (DRAM misses, most of
+ * the cost of a day). Half the size of a record carrying its reference and symbol: twice
+ * the ring's slots for the same memory, and twice the young orders in cache. */
 struct order {
-	uint64_t ref;
-	uint64_t arrival; /* bookset-wide add count when added: the queue position */
 	uint32_t level;	  /* pool index of its level; NIL: the slot is empty */
 	uint32_t shares;
-	uint16_t locate;
-	uint8_t side; /* SIDE_BID / SIDE_ASK */
-	uint8_t pad[5];
+	uint32_t arrival; /* bookset-wide add count when added, mod 2^32: the queue position */
+	uint32_t tag;	  /* in the ring: ref >> ring_bits (the slot is ref's low bits) */
+} __attribute__((aligned(16)));
+
+_Static_assert(sizeof(struct order) == 16, "four orders per cache line");
+
+/* A survivor carries its whole reference: its slot is a hash of it. */
+struct survivor {
+	struct order o;
+	uint64_t ref;
+	uint64_t pad;
 } __attribute__((aligned(32)));
 
-_Static_assert(sizeof(struct order) == 32, "two orders per cache line");
+_Static_assert(sizeof(struct survivor) == 32, "two survivors per cache line");
 
 /* A price level: the aggregate its queue of orders adds up to. Records stay where they
- * are while the level lives, so an order reaches its level in one load, without a search. */
+ * are while the level lives, so an order reaches its level in one load, without a search.
+ * A reset book's levels that still have orders stay behind as zombies (the orders are
+ * stale): each is freed when the sweep has erased its last order. */
 struct level {
 	int64_t price;
 	uint64_t shares;
 	uint32_t orders;
 	uint32_t free_next; /* free-list link while unused */
-	uint64_t pad;
+	uint16_t locate;
+	uint8_t side;	/* SIDE_BID / SIDE_ASK */
+	uint8_t zombie; /* its book was reset: its orders are stale */
+	uint32_t pad;
 };
+
+_Static_assert(sizeof(struct level) == 32, "two levels per cache line");
 
 /* Entry of a side's sorted level array: key = price for bids, -price for asks, so both
  * sides sort ascending with the best level last (near-top changes move few entries). */
@@ -99,7 +114,6 @@ struct book {
 	_Atomic uint32_t request; /* REQ_* posted by the control plane */
 	_Atomic uint64_t held, integrity_total;
 	_Atomic uint64_t integrity[WB_INT_REASON_MAX];
-	uint64_t reset_at; /* arrival count at the last reset: older orders of it are stale */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct book, stock) <= 64, "order-path fields of a book fit one cache line");
@@ -128,7 +142,9 @@ struct wb_bookset {
 	 * one ring later claims its slot moves to the survivor table (open addressing). */
 	struct order *ring;
 	uint64_t ring_mask, ring_bytes;
-	struct order *surv;
+	uint64_t tag_limit; /* 2^32 << ring_bits: a reference at or above it lives in the survivor table */
+	uint32_t ring_bits;
+	struct survivor *surv;
 	uint64_t nsurv_slots;
 	uint32_t surv_disp;    /* longest distance from home any survivor was stored at */
 	uint64_t nsurv;	       /* orders in the survivor table (live or stale) */
@@ -251,13 +267,15 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 		return -ENOMEM;
 	bs->opts = *opts;
 
-	/* the ring spans at least max_orders consecutive references unless told otherwise; the
-	 * survivor table can hold every live order at load <= 2/3, which keeps its linear
-	 * probes short */
-	rcap = opts->order_ring ? opts->order_ring : pow2_at_least(opts->max_orders);
+	/* the ring spans at least twice max_orders consecutive references unless told
+	 * otherwise; the survivor table can hold every live order at load <= 2/3, which keeps
+	 * its linear probes short */
+	rcap = opts->order_ring ? opts->order_ring : pow2_at_least(2ull * opts->max_orders);
 	scap = 3ull * opts->max_orders / 2 + 1;
 	bs->ring_mask = rcap - 1;
 	bs->ring_bytes = rcap * sizeof(struct order);
+	bs->ring_bits = (uint32_t)__builtin_ctzll(rcap);
+	bs->tag_limit = (1ull << 32) << bs->ring_bits;
 	bs->nsurv_slots = scap;
 	/* the arena holds every side's sorted array; 4x covers doubling slack and classes */
 	bs->arena_cap = 4 * opts->max_levels + 2 * ARENA_MIN_CAP * opts->max_symbols;
@@ -267,7 +285,7 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 	rc = region_alloc(&bs->r_ring, rcap * sizeof(struct order), opts->numa_node);
 	if (rc)
 		goto out_free_bs;
-	rc = region_alloc(&bs->r_surv, scap * sizeof(struct order), opts->numa_node);
+	rc = region_alloc(&bs->r_surv, scap * sizeof(struct survivor), opts->numa_node);
 	if (rc)
 		goto out_free_ring;
 	rc = region_alloc(&bs->r_levels, ((size_t)opts->max_levels + 1) * sizeof(struct level), opts->numa_node);
@@ -349,6 +367,32 @@ static inline struct order *ring_slot(const struct wb_bookset *bs, uint64_t ref)
 	return &bs->ring[ref & bs->ring_mask];
 }
 
+/* Does ring record o (its slot: ref's) hold ref? A reference at or above tag_limit never
+ * matches: its tag would not fit, so it is kept in the survivor table. */
+static HOT_INLINE bool ring_holds(const struct wb_bookset *bs, const struct order *o, uint64_t ref)
+{
+	return o->level != NIL && (uint64_t)o->tag == ref >> bs->ring_bits;
+}
+
+static inline bool in_ring(const struct wb_bookset *bs, const struct order *o)
+{
+	/* one unsigned compare: below the ring wraps to a huge distance */
+	return (uintptr_t)o - (uintptr_t)bs->ring < bs->ring_bytes;
+}
+
+static inline struct survivor *survivor_of(struct order *o)
+{
+	return (struct survivor *)((char *)o - offsetof(struct survivor, o));
+}
+
+/* The reference of a live record in either table. */
+static inline uint64_t order_ref(const struct wb_bookset *bs, const struct order *o)
+{
+	if (in_ring(bs, o))
+		return (uint64_t)o->tag << bs->ring_bits | (uint64_t)(o - bs->ring);
+	return survivor_of((struct order *)o)->ref;
+}
+
 /* Survivors are scattered by Fibonacci hashing (they are the orders whose references the
  * ring has wrapped past, and low bits would pile them up in runs), mapped onto any table
  * size by a multiply-high: the table is exactly 1.5 x max_orders, not the next power of two. */
@@ -373,38 +417,46 @@ static inline uint64_t surv_dist(const struct wb_bookset *bs, uint64_t a, uint64
 	return b >= a ? b - a : b + bs->nsurv_slots - a;
 }
 
-/* Survivor slot holding ref, or NULL (never further than surv_disp from home). */
+/* Survivor record holding ref, or NULL (never further than surv_disp from home). */
 static inline struct order *surv_find(const struct wb_bookset *bs, uint64_t ref)
 {
 	uint64_t i = surv_home(bs, ref);
 
 	for (uint32_t d = 0; d <= bs->surv_disp; d++, i = surv_next(bs, i)) {
-		struct order *o = &bs->surv[i];
+		struct survivor *sv = &bs->surv[i];
 
-		if (o->level == NIL)
+		if (sv->o.level == NIL)
 			return NULL;
-		if (o->ref == ref)
-			return o;
+		if (sv->ref == ref)
+			return &sv->o;
 	}
 	return NULL;
 }
 
-/* Moves an order (not in the table) into the survivor table: the first empty slot from
- * its home (no tombstones, so nothing with its reference sits past it). The table holds
- * every live and stale order at most, and has half as many slots again: one is empty. */
-static void surv_insert(struct wb_bookset *bs, const struct order *src)
+/* Claims a survivor slot for ref (not in the table): the first empty slot from its home
+ * (no tombstones, so nothing with its reference sits past it). The table holds every live
+ * and stale order at most, and has half as many slots again: one is empty. The caller
+ * fills the record, level last (NIL until then). */
+static struct order *surv_claim(struct wb_bookset *bs, uint64_t ref)
 {
-	uint64_t i = surv_home(bs, src->ref);
+	uint64_t i = surv_home(bs, ref);
 	uint32_t d = 0;
 
-	while (bs->surv[i].level != NIL) {
+	while (bs->surv[i].o.level != NIL) {
 		i = surv_next(bs, i);
 		d++;
 	}
-	bs->surv[i] = *src;
+	bs->surv[i].ref = ref;
 	if (d > bs->surv_disp)
 		bs->surv_disp = d;
 	bs->nsurv++;
+	return &bs->surv[i].o;
+}
+
+/* Moves ring record src, holding ref, to the survivor table. */
+static void surv_insert(struct wb_bookset *bs, const struct order *src, uint64_t ref)
+{
+	*surv_claim(bs, ref) = *src;
 	CNT_ADD(bs->survivor_moves, 1);
 }
 
@@ -417,7 +469,7 @@ static void surv_erase(struct wb_bookset *bs, uint64_t i)
 
 	for (;;) {
 		j = surv_next(bs, j);
-		if (bs->surv[j].level == NIL || surv_dist(bs, i, j) > bs->surv_disp)
+		if (bs->surv[j].o.level == NIL || surv_dist(bs, i, j) > bs->surv_disp)
 			break;
 		uint64_t k = surv_home(bs, bs->surv[j].ref);
 		if (surv_dist(bs, k, j) >= surv_dist(bs, i, j)) {
@@ -425,14 +477,8 @@ static void surv_erase(struct wb_bookset *bs, uint64_t i)
 			i = j;
 		}
 	}
-	bs->surv[i].level = NIL;
+	bs->surv[i].o.level = NIL;
 	bs->nsurv--;
-}
-
-static inline bool in_ring(const struct wb_bookset *bs, const struct order *o)
-{
-	/* one unsigned compare: below the ring wraps to a huge distance */
-	return (uintptr_t)o - (uintptr_t)bs->ring < bs->ring_bytes;
 }
 
 /* Frees o's slot. A survivor's slot may be refilled by the shift. */
@@ -441,7 +487,7 @@ static HOT_INLINE void slot_free(struct wb_bookset *bs, struct order *o)
 	if (__builtin_expect(in_ring(bs, o), 1))
 		o->level = NIL;
 	else
-		surv_erase(bs, (uint64_t)(o - bs->surv));
+		surv_erase(bs, (uint64_t)(survivor_of(o) - bs->surv));
 }
 
 /* The live record of ref, ignoring staleness, or NULL. */
@@ -449,7 +495,7 @@ static HOT_INLINE struct order *order_locate(const struct wb_bookset *bs, uint64
 {
 	struct order *o = ring_slot(bs, ref);
 
-	if (__builtin_expect(o->level != NIL && o->ref == ref, 1))
+	if (__builtin_expect(ring_holds(bs, o, ref), 1))
 		return o;
 	if (bs->nsurv == 0)
 		return NULL;
@@ -464,19 +510,32 @@ static inline uint64_t table_slots(const struct wb_bookset *bs)
 
 static inline struct order *table_slot(const struct wb_bookset *bs, uint64_t i)
 {
-	return i <= bs->ring_mask ? &bs->ring[i] : &bs->surv[i - bs->ring_mask - 1];
+	return i <= bs->ring_mask ? &bs->ring[i] : &bs->surv[i - bs->ring_mask - 1].o;
 }
 
 /* A reset leaves its book's orders in the tables (finding them all would mean a scan, too
  * long to hold the feed for): they are stale, treated as absent wherever met and erased by
- * the sweep of wb_bookset_service. Only looked at while bs->stale_orders != 0. */
+ * the sweep of wb_bookset_service. Their levels stay behind as zombies until then, which
+ * is what marks them. Only looked at while bs->stale_orders != 0. */
 static inline bool order_stale(const struct wb_bookset *bs, const struct order *o)
 {
-	return o->arrival < bs->books[o->locate].reset_at;
+	return bs->levels[o->level].zombie;
 }
 
+static void level_release(struct wb_bookset *bs, uint32_t li)
+{
+	bs->levels[li].zombie = 0;
+	bs->levels[li].free_next = bs->level_free;
+	bs->level_free = li;
+}
+
+/* Erases stale order o; its zombie level goes with its last order. */
 static void stale_erase(struct wb_bookset *bs, struct order *o)
 {
+	uint32_t li = o->level;
+
+	if (--bs->levels[li].orders == 0)
+		level_release(bs, li);
 	slot_free(bs, o);
 	bs->stale_orders--;
 	CNT_SUB(bs->stale_pending, 1);
@@ -612,17 +671,18 @@ static inline void top_mark(const struct wb_bookset *bs, struct book *b, int s, 
 		b->top_dirty |= (uint8_t)(1u << s);
 }
 
-/* A new, empty level at price, entered at pos of side sd; NIL when the pool or arena is full. */
-static uint32_t level_new(struct wb_bookset *bs, struct side *sd, uint32_t pos, int64_t key, int64_t price)
+/* A new, empty level at price on side s of the book of locate, entered at pos of the
+ * side's array; NIL when the pool or arena is full. */
+static uint32_t level_new(struct wb_bookset *bs, struct book *b, int s, uint32_t pos, int64_t key, int64_t price)
 {
 	uint32_t li = bs->level_free;
 
 	if (li == NIL)
 		return NIL;
-	if (side_insert(bs, sd, pos, key, li))
+	if (side_insert(bs, &b->side[s], pos, key, li))
 		return NIL;
 	bs->level_free = bs->levels[li].free_next;
-	bs->levels[li] = (struct level){ .price = price };
+	bs->levels[li] = (struct level){ .price = price, .locate = (uint16_t)(b - bs->books), .side = (uint8_t)s };
 	CNT_ADD(bs->live_levels, 1);
 	return li;
 }
@@ -637,7 +697,7 @@ static HOT_INLINE uint32_t level_get(struct wb_bookset *bs, struct book *b, int 
 
 	if (__builtin_expect(found, 1))
 		return bs->arena[sd->off + pos].level;
-	return level_new(bs, sd, pos, key, price);
+	return level_new(bs, b, s, pos, key, price);
 }
 
 static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li)
@@ -648,8 +708,7 @@ static void level_drop(struct wb_bookset *bs, struct book *b, int s, uint32_t li
 
 	if (found)
 		side_remove(bs, sd, pos);
-	bs->levels[li].free_next = bs->level_free;
-	bs->level_free = li;
+	level_release(bs, li);
 	CNT_SUB(bs->live_levels, 1);
 }
 
@@ -817,8 +876,9 @@ static inline struct book *book_of(struct wb_bookset *bs, uint16_t locate)
 	return &bs->books[locate];
 }
 
-/* Stores a new order in slot o (empty, or holding an order a ring older) at the back of
- * its level's queue; every check on the reference and the table is done. */
+/* Stores a new order in ring slot o (empty, or holding an order a ring older), or in the
+ * survivor table when o is NULL, at the back of its level's queue; every check on the
+ * reference and the table is done. */
 static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order *o, uint16_t locate, uint64_t ref,
 				   int s, int64_t price, uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
 {
@@ -833,25 +893,25 @@ static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order
 		e->shares = shares;
 		return;
 	}
-	/* an order one ring of references older still holds the slot: it survives elsewhere */
-	if (__builtin_expect(o->level != NIL, 0)) {
+	if (__builtin_expect(o == NULL, 0)) {
+		o = surv_claim(bs, ref);
+	} else if (__builtin_expect(o->level != NIL, 0)) {
+		/* an order one ring of references older still holds the slot: it survives elsewhere */
 		if (bs->stale_orders != 0 && order_stale(bs, o))
 			stale_erase(bs, o);
 		else
-			surv_insert(bs, o);
+			surv_insert(bs, o, (uint64_t)o->tag << bs->ring_bits | (ref & bs->ring_mask));
 	}
 	struct level *lv = &bs->levels[li];
 	uint64_t lshares = lv->shares + shares;
 	uint32_t lorders = lv->orders + 1;
 
-	/* field by field: a compound literal is built on the stack and copied (27 instructions) */
-	o->ref = ref;
-	o->arrival = CNT_GET(bs->arrivals);
+	/* field by field: a compound literal is built on the stack and copied */
+	o->tag = (uint32_t)(ref >> bs->ring_bits); /* a survivor's is unused */
+	o->arrival = (uint32_t)CNT_GET(bs->arrivals);
 	CNT_ADD(bs->arrivals, 1);
 	o->level = li;
 	o->shares = shares;
-	o->locate = locate;
-	o->side = (uint8_t)s;
 	lv->shares = lshares;
 	lv->orders = lorders;
 	bs->hi_ref = ref > bs->hi_ref ? ref : bs->hi_ref;
@@ -869,7 +929,7 @@ static COLD void order_add_checked(struct apply *c, struct book *b, uint16_t loc
 	struct wb_bookset *bs = c->bs;
 	struct order *o = ring_slot(bs, ref), *dup;
 
-	dup = o->level != NIL && o->ref == ref ? o : NULL;
+	dup = ring_holds(bs, o, ref) ? o : NULL;
 	if (!dup && bs->nsurv != 0 && ref <= bs->hi_ref)
 		dup = surv_find(bs, ref);
 	if (dup) {
@@ -891,18 +951,20 @@ static COLD void order_add_checked(struct apply *c, struct book *b, uint16_t loc
 		e->shares = shares;
 		return;
 	}
-	order_store(c, b, o, locate, ref, s, price, shares, type, aux, ev_flags);
+	/* a reference too high for a ring tag is kept in the survivor table */
+	order_store(c, b, ref < bs->tag_limit ? o : NULL, locate, ref, s, price, shares, type, aux, ev_flags);
 }
 
 /* Adds an order on side s at the back of its level's queue. A reference above every one
- * added so far cannot be live: the common add checks only its own ring slot. */
+ * added so far cannot be live: the common add checks only its own ring slot (and that the
+ * reference fits a ring tag). */
 static HOT_INLINE void order_add(struct apply *c, struct book *b, uint16_t locate, uint64_t ref, int s, int64_t price,
 				 uint32_t shares, uint8_t type, uint64_t aux, uint8_t ev_flags)
 {
 	struct wb_bookset *bs = c->bs;
 	struct order *o = ring_slot(bs, ref);
 
-	if (__builtin_expect((o->level != NIL && o->ref == ref) | (bs->nsurv != 0 && ref <= bs->hi_ref) |
+	if (__builtin_expect(ring_holds(bs, o, ref) | (bs->nsurv != 0 && ref <= bs->hi_ref) | (ref >= bs->tag_limit) |
 				     (CNT_GET(bs->live_orders) + bs->stale_orders >= bs->opts.max_orders),
 			     0)) {
 		order_add_checked(c, b, locate, ref, s, price, shares, type, aux, ev_flags);
@@ -911,13 +973,12 @@ static HOT_INLINE void order_add(struct apply *c, struct book *b, uint16_t locat
 	order_store(c, b, o, locate, ref, s, price, shares, type, aux, ev_flags);
 }
 
-/* Takes shares (at most its size) off order o, removing it and its emptied level when
- * none are left. *lshares, *lorders: the level's aggregate after the change. */
-static HOT_INLINE void order_take(struct wb_bookset *bs, struct order *o, uint32_t shares, uint64_t *lshares,
-				  uint32_t *lorders)
+/* Takes shares (at most its size) off order o at level lv, removing it and its emptied
+ * level when none are left. *lshares, *lorders: the level's aggregate after the change. */
+static HOT_INLINE void order_take(struct wb_bookset *bs, struct order *o, struct level *lv, uint32_t shares,
+				  uint64_t *lshares, uint32_t *lorders)
 {
-	struct book *b = &bs->books[o->locate];
-	struct level *lv = &bs->levels[o->level];
+	struct book *b = &bs->books[lv->locate];
 	uint32_t gone = shares == o->shares;
 
 	*lshares = lv->shares - shares;
@@ -929,7 +990,7 @@ static HOT_INLINE void order_take(struct wb_bookset *bs, struct order *o, uint32
 		return;
 	}
 	if (*lorders == 0)
-		level_drop(bs, b, o->side, o->level);
+		level_drop(bs, b, lv->side, o->level);
 	slot_free(bs, o);
 	CNT_SUB(b->live_orders, 1);
 	CNT_SUB(bs->live_orders, 1);
@@ -956,21 +1017,23 @@ static HOT_INLINE struct order *order_find(struct apply *c, struct book *b, uint
 {
 	struct order *o = ring_slot(c->bs, ref);
 
-	if (__builtin_expect(o->level != NIL && o->ref == ref && c->bs->stale_orders == 0, 1))
+	if (__builtin_expect(ring_holds(c->bs, o, ref) && c->bs->stale_orders == 0, 1))
 		return o;
 	return order_find_checked(c, b, locate, ref);
 }
 
-/* Takes shares off order o (execution or cancel), removing it at 0. Emits type with the
- * price the order rests at; returns the shares applied. */
-static HOT_INLINE uint32_t order_reduce(struct apply *c, struct order *o, uint32_t shares, uint8_t type, uint64_t aux)
+/* Takes shares off order o (reference ref; execution or cancel), removing it at 0. Emits
+ * type with the price the order rests at; returns the shares applied. */
+static HOT_INLINE uint32_t order_reduce(struct apply *c, struct order *o, uint64_t ref, uint32_t shares, uint8_t type,
+					uint64_t aux)
 {
 	struct wb_bookset *bs = c->bs;
-	uint16_t locate = o->locate;
-	uint64_t ref = o->ref, lshares;
-	int64_t price = bs->levels[o->level].price;
+	struct level *lv = &bs->levels[o->level];
+	uint16_t locate = lv->locate;
+	uint64_t lshares;
+	int64_t price = lv->price;
 	uint32_t applied = shares, lorders;
-	int s = o->side;
+	int s = lv->side;
 
 	if (__builtin_expect(shares > o->shares, 0)) {
 		struct wb_event *ie = integrity(c, &bs->books[locate], locate, WB_INT_EXEC_TOO_LARGE, ref);
@@ -979,21 +1042,22 @@ static HOT_INLINE uint32_t order_reduce(struct apply *c, struct order *o, uint32
 		ie->aux = shares;
 		applied = o->shares;
 	}
-	order_take(bs, o, applied, &lshares, &lorders);
+	order_take(bs, o, lv, applied, &lshares, &lorders);
 	ev_order(c, type, locate, s, ref, aux, price, applied, lshares, lorders, 0);
 	return applied;
 }
 
-/* Deletes order o, emitting ORDER_DELETE with the remaining shares. */
-static HOT_INLINE void order_delete(struct apply *c, struct order *o, uint8_t ev_flags)
+/* Deletes order o (reference ref), emitting ORDER_DELETE with the remaining shares. */
+static HOT_INLINE void order_delete(struct apply *c, struct order *o, uint64_t ref, uint8_t ev_flags)
 {
-	uint16_t locate = o->locate;
-	uint64_t ref = o->ref, lshares;
-	int64_t price = c->bs->levels[o->level].price;
+	struct level *lv = &c->bs->levels[o->level];
+	uint16_t locate = lv->locate;
+	uint64_t lshares;
+	int64_t price = lv->price;
 	uint32_t shares = o->shares, lorders;
-	int s = o->side;
+	int s = lv->side;
 
-	order_take(c->bs, o, shares, &lshares, &lorders);
+	order_take(c->bs, o, lv, shares, &lshares, &lorders);
 	ev_order(c, WB_EV_ORDER_DELETE, locate, s, ref, 0, price, shares, lshares, lorders, ev_flags);
 }
 
@@ -1083,10 +1147,12 @@ static void set_stock(struct wb_bookset *bs, struct book *b, uint16_t locate, co
  * book changes too, so readers of it must retry. */
 static HOT_INLINE struct book *other_begin(struct wb_bookset *bs, uint16_t locate, const struct order *o)
 {
-	if (__builtin_expect(o->locate == locate, 1))
+	uint16_t oloc = bs->levels[o->level].locate;
+
+	if (__builtin_expect(oloc == locate, 1))
 		return NULL;
-	book_wbegin(&bs->books[o->locate]);
-	return &bs->books[o->locate];
+	book_wbegin(&bs->books[oloc]);
+	return &bs->books[oloc];
 }
 
 /* Applies one message; c carries the burst's context (seq set by the caller). */
@@ -1134,15 +1200,16 @@ static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg
 		if (o == NULL)
 			break;
 		ob = other_begin(bs, loc, o);
-		order_reduce(c, o, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
+		order_reduce(c, o, m->u.exec.ref, m->u.exec.shares, WB_EV_ORDER_EXEC, m->u.exec.match);
 		break;
 	case 'C': {
 		o = order_find(c, b, loc, m->u.exec_px.ref);
 		if (o == NULL)
 			break;
 		ob = other_begin(bs, loc, o);
-		uint8_t side = side_char(o->side);
-		uint32_t sh = order_reduce(c, o, m->u.exec_px.shares, WB_EV_ORDER_EXEC, m->u.exec_px.match);
+		uint8_t side = side_char(bs->levels[o->level].side);
+		uint32_t sh = order_reduce(c, o, m->u.exec_px.ref, m->u.exec_px.shares, WB_EV_ORDER_EXEC,
+					   m->u.exec_px.match);
 
 		e = emit(c, WB_EV_TRADE, loc);
 		e->ref = m->u.exec_px.ref;
@@ -1158,24 +1225,24 @@ static HOT_INLINE void apply_one(struct wb_bookset *bs, const struct wb_itch_msg
 		if (o == NULL)
 			break;
 		ob = other_begin(bs, loc, o);
-		order_reduce(c, o, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
+		order_reduce(c, o, m->u.cancel.ref, m->u.cancel.shares, WB_EV_ORDER_CANCEL, 0);
 		break;
 	case 'D':
 		o = order_find(c, b, loc, m->u.del.ref);
 		if (o == NULL)
 			break;
 		ob = other_begin(bs, loc, o);
-		order_delete(c, o, 0);
+		order_delete(c, o, m->u.del.ref, 0);
 		break;
 	case 'U': {
 		o = order_find(c, b, loc, m->u.replace.old_ref);
 		if (o == NULL)
 			break;
 		ob = other_begin(bs, loc, o);
-		int side = o->side;
-		uint16_t oloc = o->locate;
+		int side = bs->levels[o->level].side;
+		uint16_t oloc = bs->levels[o->level].locate;
 
-		order_delete(c, o, WB_EVF_REPLACE);
+		order_delete(c, o, m->u.replace.old_ref, WB_EVF_REPLACE);
 		/* the new order keeps the original's side and locate and joins the back of its queue */
 		order_add(c, book_of(bs, oloc), oloc, m->u.replace.new_ref, side, m->u.replace.price,
 			  m->u.replace.shares, WB_EV_ORDER_REPLACE, m->u.replace.old_ref, WB_EVF_REPLACE);
@@ -1253,7 +1320,7 @@ out_mark_end:
  * message reload them from the bookset. */
 struct pf_ctx {
 	const struct order *ring;
-	const struct order *surv;
+	const struct survivor *surv;
 	const struct book *books;
 	uint64_t ring_mask, nsurv_slots;
 	uint64_t moved_below; /* a reference below this is a ring behind the newest, with survivors */
@@ -1414,7 +1481,7 @@ void wb_bookset_prefetch_itch_deep(const struct wb_bookset *bs, const struct wb_
 	case 'D':
 	case 'U':
 		o = ring_slot(bs, m->u.del.ref);
-		if (o->level != NIL && o->ref == m->u.del.ref)
+		if (ring_holds(bs, o, m->u.del.ref))
 			__builtin_prefetch(&bs->levels[o->level], 1, 3);
 		break;
 	default:
@@ -1671,17 +1738,19 @@ static void book_reset(struct wb_bookset *bs, struct book *b, uint16_t locate)
 
 		for (uint32_t i = 0; i < sd->n; i++) {
 			uint32_t li = bs->arena[sd->off + i].level;
-			struct level *lv = &bs->levels[li];
 
-			lv->free_next = bs->level_free;
-			bs->level_free = li;
+			/* a level with orders stays a zombie, marking them stale, until the sweep
+			 * has erased the last (a price-level book's levels have none) */
+			if (bs->levels[li].orders)
+				bs->levels[li].zombie = 1;
+			else
+				level_release(bs, li);
 			CNT_SUB(bs->live_levels, 1);
 		}
 		side_release(bs, sd);
 	}
 	/* its orders turn stale in place, for the sweep to erase */
 	uint32_t live = CNT_GET(b->live_orders);
-	b->reset_at = CNT_GET(bs->arrivals);
 	bs->stale_orders += live;
 	CNT_ADD(bs->stale_pending, live);
 	CNT_SUB(bs->live_orders, live);
@@ -1978,7 +2047,7 @@ size_t wb_bookset_walk_levels(const struct wb_bookset *bs, uint16_t locate, wb_l
 }
 
 struct queued {
-	uint64_t arrival;
+	uint64_t age; /* adds since it arrived: arrivals are stamped mod 2^32 */
 	uint64_t ref;
 	uint32_t shares;
 };
@@ -1987,7 +2056,7 @@ static int queued_cmp(const void *a, const void *b)
 {
 	const struct queued *x = a, *y = b;
 
-	return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+	return x->age > y->age ? -1 : x->age < y->age; /* oldest first */
 }
 
 size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char side, int64_t price,
@@ -2008,7 +2077,7 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 	uint32_t li = bs->arena[sd->off + pos].level;
 	const struct level *lv = &bs->levels[li];
 	struct queued *q = malloc((size_t)lv->orders * sizeof(*q));
-	uint32_t n = 0;
+	uint32_t n = 0, now = (uint32_t)CNT_GET(bs->arrivals);
 
 	if (!q)
 		return 0;
@@ -2016,8 +2085,9 @@ size_t wb_bookset_walk_orders(const struct wb_bookset *bs, uint16_t locate, char
 	for (uint64_t i = 0; i < table_slots(bs) && n < lv->orders; i++) {
 		const struct order *o = table_slot(bs, i);
 
-		if (o->level == li && !(bs->stale_orders && order_stale(bs, o)))
-			q[n++] = (struct queued){ .arrival = o->arrival, .ref = o->ref, .shares = o->shares };
+		if (o->level == li)
+			q[n++] = (struct queued){ .age = (uint32_t)(now - o->arrival), .ref = order_ref(bs, o),
+						  .shares = o->shares };
 	}
 	qsort(q, n, sizeof(*q), queued_cmp);
 	for (uint32_t k = 0; k < n; k++) {

@@ -1103,6 +1103,97 @@ static void test_ring_ref_zero_and_top_of_range(void **state)
 	wb_bookset_destroy(f.bs);
 }
 
+/* A ring record keeps ref >> ring_bits as a 32-bit tag: references from 2^32 rings up
+ * (2^36 with 16 slots) live in the survivor table. One of them that shares a slot with a
+ * small reference, and whose tag would truncate to that reference's, is never mistaken
+ * for it, before or after either is added. */
+static void test_ring_references_beyond_the_tag(void **state)
+{
+	const uint64_t lim = 1ull << 36, small = 15, high = lim + 15, edge = lim - 1;
+	struct fx f;
+	struct wb_itch_msg m;
+	struct wb_bookset_stats st;
+
+	(void)state;
+	assert_int_equal(fx_init_ring(&f, 32, 256, 4, WB_POLICY_FLAG, 16), 0);
+	add_ok(&f, 1, small, 'B', 100, 5000); /* slot 15, tag 0 */
+	unknown(&f, msg_exec(1, high, 1, 1), high); /* its truncated tag is 0 too */
+	unknown(&f, msg_del(1, lim + 31), lim + 31);
+	add_ok(&f, 1, high, 'B', 200, 5000); /* straight to the survivors: small stays put */
+	wb_bookset_stats(f.bs, &st);
+	assert_int_equal(st.survivor_moves, 0);
+	add_ok(&f, 1, edge, 'B', 300, 5000); /* slot 15, the highest tag: small moves */
+	wb_bookset_stats(f.bs, &st);
+	assert_int_equal(st.survivor_moves, 1);
+	add_int(&f, 1, small, 'B', 1, 5000, WB_INT_DUPLICATE_ORDER);
+	add_int(&f, 1, high, 'B', 1, 5000, WB_INT_DUPLICATE_ORDER);
+	add_int(&f, 1, edge, 'B', 1, 5000, WB_INT_DUPLICATE_ORDER);
+	assert_queue(&f, 1, 'B', 5000, (uint64_t[]){ small, high, edge }, 3);
+	m = msg_exec(1, high, 50, 7);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	expect_ev(&f, 0, WB_EV_ORDER_EXEC, 0);
+	assert_int_equal(f.ev[0].ref, high);
+	assert_int_equal(f.ev[0].shares, 50);
+	assert_int_equal(f.ev[0].level_shares, 550);
+	m = msg_replace(1, edge, lim + 47, 60, 5001); /* the new reference goes to the survivors */
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_int_equal(f.batch.n, 2);
+	expect_ev(&f, 1, WB_EV_ORDER_REPLACE, 0);
+	assert_int_equal(f.ev[1].ref, lim + 47);
+	assert_queue(&f, 1, 'B', 5001, (uint64_t[]){ lim + 47 }, 1);
+	del_ok(&f, 1, small, 100);
+	unknown(&f, msg_del(1, edge), edge);
+	del_ok(&f, 1, high, 150);
+	del_ok(&f, 1, lim + 47, 60);
+	unknown(&f, msg_del(1, high), high);
+	assert_int_equal(live_orders(&f), 0);
+	wb_bookset_destroy(f.bs);
+}
+
+/* A reset book's levels that still have orders stay behind as zombies, holding their
+ * records until the last stale order is erased (by a lookup or the sweep): with a pool
+ * of 4, another symbol gets a new level only as each is freed, and never one that a stale
+ * order still points at. */
+static void test_ring_reset_levels_freed_with_their_orders(void **state)
+{
+	enum { R = 32768 };
+	struct fx f;
+	struct wb_bookset_stats st;
+
+	(void)state;
+	assert_int_equal(fx_init_ring(&f, 64, 4, 4, WB_POLICY_FLAG, R), 0);
+	/* beyond the slots the reset's first sweep reaches (0..16383) */
+	add_ok(&f, 1, 20000, 'B', 10, 5000);
+	add_ok(&f, 1, 20001, 'B', 11, 5001);
+	add_ok(&f, 1, 20002, 'B', 12, 5002);
+	add_ok(&f, 1, 20003, 'B', 13, 5002);
+	assert_int_equal(wb_bookset_request_reset(f.bs, 1), 0);
+	wb_bookset_service(f.bs);
+	wb_bookset_stats(f.bs, &st);
+	assert_int_equal(st.stale_orders, 4);
+	assert_int_equal(st.live_levels, 0);
+	add_ok(&f, 2, 30000, 'S', 1, 6000); /* the pool's fourth record */
+	add_int(&f, 2, 30001, 'S', 1, 6001, WB_INT_LEVEL_TABLE_FULL);
+	unknown(&f, msg_del(1, 20002), 20002); /* its level keeps 20003 */
+	add_int(&f, 2, 30001, 'S', 1, 6001, WB_INT_LEVEL_TABLE_FULL);
+	unknown(&f, msg_del(1, 20000), 20000); /* its level had no other: freed */
+	add_ok(&f, 2, 30001, 'S', 2, 6001);
+	assert_queue(&f, 2, 'S', 6001, (uint64_t[]){ 30001 }, 1);
+	add_int(&f, 2, 30002, 'S', 1, 6002, WB_INT_LEVEL_TABLE_FULL);
+	wb_bookset_service(f.bs); /* the sweep erases 20001 and 20003: two records back */
+	wb_bookset_stats(f.bs, &st);
+	assert_int_equal(st.stale_orders, 0);
+	add_ok(&f, 2, 30002, 'S', 3, 6002);
+	add_ok(&f, 1, 30003, 'B', 4, 5002);
+	add_int(&f, 2, 30004, 'S', 1, 6003, WB_INT_LEVEL_TABLE_FULL);
+	assert_queue(&f, 1, 'B', 5002, (uint64_t[]){ 30003 }, 1);
+	assert_queue(&f, 2, 'S', 6002, (uint64_t[]){ 30002 }, 1);
+	wb_bookset_stats(f.bs, &st);
+	assert_int_equal(st.live_levels, 4);
+	assert_int_equal(st.live_orders, 4);
+	wb_bookset_destroy(f.bs);
+}
+
 /* max_orders exactly: the last order fits, the next is order_table_full, a duplicate at
  * full is still a duplicate, a replace at full fits, and after every order is deleted the
  * same number fits again. */
@@ -1195,7 +1286,8 @@ static void test_ring_stale_orders_exact_counts(void **state)
 	wb_bookset_stats(f.bs, &st);
 	assert_int_equal(st.stale_orders, 33);
 	assert_int_equal(st.live_orders, 13);
-	/* the level at 5000 (its record reused after the reset) holds the new orders only */
+	/* the level at 5000 (a new record: the reset's zombie keeps the stale orders') holds
+	 * the new orders only */
 	assert_queue(&f, 1, 'B', 5000, (uint64_t[]){ 20001, 20010, 20011 + R }, 3);
 	add_ok(&f, 2, 30000, 'B', 9, 4999); /* another symbol takes a freed level record */
 	assert_queue(&f, 2, 'B', 4999, (uint64_t[]){ 30000 }, 1);
@@ -1236,6 +1328,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_duplicates_of_evicted_orders),
 		cmocka_unit_test(test_ring_ref_zero_and_top_of_range),
+		cmocka_unit_test(test_ring_references_beyond_the_tag),
+		cmocka_unit_test(test_ring_reset_levels_freed_with_their_orders),
 		cmocka_unit_test(test_ring_table_exactly_full),
 		cmocka_unit_test(test_ring_stale_orders_exact_counts),
 		cmocka_unit_test(test_ring_tiny_ring_full_table),

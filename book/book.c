@@ -884,6 +884,10 @@ static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order
 {
 	struct wb_bookset *bs = c->bs;
 	int64_t key = side_key(s, price);
+
+	/* a stale holder goes first: its zombie level, if it was the last order, frees a record */
+	if (__builtin_expect(bs->stale_orders != 0, 0) && o && o->level != NIL && order_stale(bs, o))
+		stale_erase(bs, o);
 	uint32_t li = level_get(bs, b, s, key, price);
 
 	if (__builtin_expect(li == NIL, 0)) {
@@ -897,10 +901,7 @@ static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order
 		o = surv_claim(bs, ref);
 	} else if (__builtin_expect(o->level != NIL, 0)) {
 		/* an order one ring of references older still holds the slot: it survives elsewhere */
-		if (bs->stale_orders != 0 && order_stale(bs, o))
-			stale_erase(bs, o);
-		else
-			surv_insert(bs, o, (uint64_t)o->tag << bs->ring_bits | (ref & bs->ring_mask));
+		surv_insert(bs, o, (uint64_t)o->tag << bs->ring_bits | (ref & bs->ring_mask));
 	}
 	struct level *lv = &bs->levels[li];
 	uint64_t lshares = lv->shares + shares;

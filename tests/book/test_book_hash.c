@@ -231,7 +231,7 @@ static int count_type(const struct fx *f, uint8_t type)
 
 static void test_book_reset_sweeps_stale_orders(void **state)
 {
-	enum { ORDERS = 20000 }; /* sequential: all in the 32768-slot ring, which one service call sweeps half of */
+	enum { ORDERS = 20000 }; /* sequential: all in the 65536-slot ring, which one service call sweeps a quarter of */
 	struct fx f;
 	struct wb_bookset_stats bst;
 	struct wb_symbol_stats st;

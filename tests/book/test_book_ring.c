@@ -1151,9 +1151,9 @@ static void test_ring_references_beyond_the_tag(void **state)
 }
 
 /* A reset book's levels that still have orders stay behind as zombies, holding their
- * records until the last stale order is erased (by a lookup or the sweep): with a pool
- * of 4, another symbol gets a new level only as each is freed, and never one that a stale
- * order still points at. */
+ * records until the last stale order is erased (by a lookup, an add into its slot, or the
+ * sweep): with a pool of 4, another symbol gets a new level only as each is freed, and
+ * never one that a stale order still points at. */
 static void test_ring_reset_levels_freed_with_their_orders(void **state)
 {
 	enum { R = 32768 };
@@ -1174,19 +1174,22 @@ static void test_ring_reset_levels_freed_with_their_orders(void **state)
 	assert_int_equal(st.live_levels, 0);
 	add_ok(&f, 2, 30000, 'S', 1, 6000); /* the pool's fourth record */
 	add_int(&f, 2, 30001, 'S', 1, 6001, WB_INT_LEVEL_TABLE_FULL);
-	unknown(&f, msg_del(1, 20002), 20002); /* its level keeps 20003 */
-	add_int(&f, 2, 30001, 'S', 1, 6001, WB_INT_LEVEL_TABLE_FULL);
-	unknown(&f, msg_del(1, 20000), 20000); /* its level had no other: freed */
-	add_ok(&f, 2, 30001, 'S', 2, 6001);
-	assert_queue(&f, 2, 'S', 6001, (uint64_t[]){ 30001 }, 1);
+	/* an add into the slot of 20001, the only order of its zombie: erased first, so the
+	 * level record it frees is there for the add */
+	add_ok(&f, 2, 20001 + R, 'S', 2, 6001);
 	add_int(&f, 2, 30002, 'S', 1, 6002, WB_INT_LEVEL_TABLE_FULL);
-	wb_bookset_service(f.bs); /* the sweep erases 20001 and 20003: two records back */
+	unknown(&f, msg_del(1, 20002), 20002); /* its level keeps 20003 */
+	add_int(&f, 2, 30002, 'S', 1, 6002, WB_INT_LEVEL_TABLE_FULL);
+	unknown(&f, msg_del(1, 20000), 20000); /* its level had no other: freed */
+	add_ok(&f, 2, 30002, 'S', 3, 6002);
+	add_int(&f, 2, 30003, 'S', 1, 6003, WB_INT_LEVEL_TABLE_FULL);
+	wb_bookset_service(f.bs); /* the sweep erases 20003: its record back */
 	wb_bookset_stats(f.bs, &st);
 	assert_int_equal(st.stale_orders, 0);
-	add_ok(&f, 2, 30002, 'S', 3, 6002);
 	add_ok(&f, 1, 30003, 'B', 4, 5002);
-	add_int(&f, 2, 30004, 'S', 1, 6003, WB_INT_LEVEL_TABLE_FULL);
+	add_int(&f, 2, 30004, 'S', 1, 6004, WB_INT_LEVEL_TABLE_FULL);
 	assert_queue(&f, 1, 'B', 5002, (uint64_t[]){ 30003 }, 1);
+	assert_queue(&f, 2, 'S', 6001, (uint64_t[]){ 20001 + R }, 1);
 	assert_queue(&f, 2, 'S', 6002, (uint64_t[]){ 30002 }, 1);
 	wb_bookset_stats(f.bs, &st);
 	assert_int_equal(st.live_levels, 4);

@@ -31,7 +31,7 @@ enum wb_symbol_health {
 
 struct wb_book_opts {
 	uint32_t max_orders;     /* live orders across all symbols (the survivor table is sized from it) */
-	uint32_t order_ring;     /* order ring slots (16 B), a power of two; 0 = the power of two >= 2 x max_orders.
+	uint32_t order_ring;     /* order ring slots (16 B), a power of two; 0 = the power of two >= 4 x max_orders.
 				  * More slots, fewer orders move to the survivor table (docs/book.md) */
 	uint32_t max_levels;     /* live price levels across all symbols and sides */
 	uint32_t max_symbols;    /* highest locate + 1 that will be seen (<= 65536) */

@@ -1397,7 +1397,7 @@ static void check_feeds(struct errs *e, const struct wb_config *cfg)
 			       cfg->ports[c->port].name, c->queue);
 		}
 		check_range(e, F("book.max_orders"), c->max_orders, 1024, 268435456);
-		if (c->order_ring) /* 0: the power of two at or above twice max_orders */
+		if (c->order_ring) /* 0: the power of two at or above 4 x max_orders */
 			check_pow2(e, F("book.order_ring"), c->order_ring, 1024, 1073741824);
 		check_range(e, F("book.max_levels"), c->max_levels, 1024, 67108864);
 		check_range(e, F("book.max_symbols"), c->max_symbols, 1, 65536);

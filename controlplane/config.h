@@ -75,7 +75,7 @@ struct wb_feed_conf {
 	char credentials[256]; /* SoupBinTCP login "user:password" file, mode 0600; "" = none */
 	/* book sizing and policy */
 	uint32_t max_orders;
-	uint32_t order_ring; /* order ring slots, a power of two; 0 = the one at or above 2 x max_orders */
+	uint32_t order_ring; /* order ring slots, a power of two; 0 = the one at or above 4 x max_orders */
 	uint32_t max_levels;
 	uint32_t max_symbols;
 	uint32_t snapshot_depth;

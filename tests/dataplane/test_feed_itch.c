@@ -196,7 +196,7 @@ static void test_declared_at_end_of_input(void **state)
 }
 
 /* book.order_ring reaches the book the plug-in creates: 65,536 slots instead of the
- * 8,192 (twice max_orders) of the default, 16 bytes each. */
+ * 16,384 (4 x max_orders) of the default, 16 bytes each. */
 static void test_order_ring_reaches_the_book(void **state)
 {
 	(void)state;
@@ -205,7 +205,7 @@ static void test_order_ring_reaches_the_book(void **state)
 
 	wb_bookset_stats(wb_feed_itch_mold.books(dflt), &a);
 	wb_bookset_stats(wb_feed_itch_mold.books(big), &b);
-	assert_int_equal(b.memory_bytes - a.memory_bytes, (65536 - 8192) * 16);
+	assert_int_equal(b.memory_bytes - a.memory_bytes, (65536 - 16384) * 16);
 	wb_feed_itch_mold.destroy(dflt);
 	wb_feed_itch_mold.destroy(big);
 }

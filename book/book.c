@@ -272,6 +272,8 @@ int wb_bookset_create(const struct wb_book_opts *opts, struct wb_bookset **out)
 	 * summary's hint; at four times, one in 32 and 0.91x the time); the survivor table can
 	 * hold every live order at load <= 2/3, which keeps its linear probes short */
 	rcap = opts->order_ring ? opts->order_ring : pow2_at_least(4ull * opts->max_orders);
+	if (rcap > (1ull << 31))
+		rcap = 1ull << 31; /* a tag's limit, 2^32 << ring bits, must fit 64 bits */
 	scap = 3ull * opts->max_orders / 2 + 1;
 	bs->ring_mask = rcap - 1;
 	bs->ring_bytes = rcap * sizeof(struct order);

@@ -388,11 +388,17 @@ static inline struct survivor *survivor_of(struct order *o)
 	return (struct survivor *)((char *)o - offsetof(struct survivor, o));
 }
 
+/* The reference of a live ring record: its tag above, its slot below. */
+static inline uint64_t ring_ref(const struct wb_bookset *bs, const struct order *o)
+{
+	return (uint64_t)o->tag << bs->ring_bits | (uint64_t)(o - bs->ring);
+}
+
 /* The reference of a live record in either table. */
 static inline uint64_t order_ref(const struct wb_bookset *bs, const struct order *o)
 {
 	if (in_ring(bs, o))
-		return (uint64_t)o->tag << bs->ring_bits | (uint64_t)(o - bs->ring);
+		return ring_ref(bs, o);
 	return survivor_of((struct order *)o)->ref;
 }
 
@@ -904,7 +910,7 @@ static HOT_INLINE void order_store(struct apply *c, struct book *b, struct order
 		o = surv_claim(bs, ref);
 	} else if (__builtin_expect(o->level != NIL, 0)) {
 		/* an order one ring of references older still holds the slot: it survives elsewhere */
-		surv_insert(bs, o, (uint64_t)o->tag << bs->ring_bits | (ref & bs->ring_mask));
+		surv_insert(bs, o, ring_ref(bs, o));
 	}
 	struct level *lv = &bs->levels[li];
 	uint64_t lshares = lv->shares + shares;
@@ -1380,11 +1386,6 @@ static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itc
 	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & (moved | adds))), 1, 3);
 }
 
-static HOT_INLINE void prefetch_one(const struct pf_ctx *pc, const struct wb_itch_msg *m)
-{
-	prefetch_msg(pc, m, true);
-}
-
 #define PF_WINDOW 65536u /* adds between decisions on the adds' survivor prefetch */
 
 /* Turns the adds' survivor prefetch on while more than one add in PF_MOVES_SHARE moved its
@@ -1412,7 +1413,7 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
 	struct pf_ctx pc;
 
 	pf_ctx_init(bs, &pc);
-	prefetch_one(&pc, m);
+	prefetch_msg(&pc, m, true);
 }
 
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,

@@ -231,7 +231,7 @@ static int count_type(const struct fx *f, uint8_t type)
 
 static void test_book_reset_sweeps_stale_orders(void **state)
 {
-	enum { ORDERS = 20000 }; /* sequential: all in the 65536-slot ring, which one service call sweeps a quarter of */
+	enum { ORDERS = 20000 }; /* sequential: all in the 131072-slot ring, whose first 16,384 slots one service call sweeps */
 	struct fx f;
 	struct wb_bookset_stats bst;
 	struct wb_symbol_stats st;
@@ -252,7 +252,7 @@ static void test_book_reset_sweeps_stale_orders(void **state)
 	wb_bookset_service(f.bs);
 	wb_bookset_stats(f.bs, &bst);
 	assert_int_equal(bst.live_orders, ORDERS / 2);
-	/* one call swept half the table: the rest of symbol 1's orders wait in it */
+	/* one call swept the first 16,384 slots: the rest of symbol 1's orders wait in the table */
 	assert_true(bst.stale_orders > 0 && bst.stale_orders < ORDERS / 2);
 	assert_int_equal(wb_bookset_symbol_stats(f.bs, 1, &st), 0);
 	assert_int_equal(st.live_orders, 0);

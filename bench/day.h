@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "book.h"
 #include "itch.h"
 #include "mold.h"
 #include "sim.h"
@@ -125,6 +126,26 @@ static inline uint32_t day_next_burst(struct wb_itch_file_iter *it, struct wb_it
 		seqs[n++] = ++*seq;
 	}
 	return n;
+}
+
+/* What a worker's ITCH feed does with the next packet of its rx burst before it processes
+ * this one (dataplane/feed_itch.c, prefetch_datagram): peeks at its first messages (at
+ * most max, the packet's size) and starts their loads. The walk itself does not move. */
+static inline void day_hint(const struct wb_bookset *bs, const struct wb_itch_file_iter *it, uint32_t max)
+{
+	struct wb_itch_file_iter peek = *it;
+	struct wb_itch_msg msgs[WB_BOOK_PREFETCH_MSGS];
+	const uint8_t *p;
+	uint16_t l;
+	uint32_t n = 0;
+
+	if (max > WB_BOOK_PREFETCH_MSGS)
+		max = WB_BOOK_PREFETCH_MSGS;
+	while (n < max && wb_itch_file_next(&peek, &p, &l) == 1)
+		if (wb_itch_peek(p, l, &msgs[n]) == WB_ITCH_OK)
+			n++;
+	if (n)
+		wb_bookset_prefetch_itch_burst(bs, msgs, n);
 }
 
 #endif

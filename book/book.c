@@ -624,6 +624,30 @@ static HOT_INLINE uint32_t side_search(const struct wb_bookset *bs, const struct
 	return lo;
 }
 
+/* Moves the n entries from a one place up (down): most level changes are near the top,
+ * a few entries, where a call to memmove costs more than the copy. */
+static HOT_INLINE void lvent_shift_up(struct lvent *a, uint32_t n)
+{
+	if (n > 8) {
+		memmove(a + 1, a, n * sizeof(*a));
+		return;
+	}
+	while (n) {
+		a[n] = a[n - 1];
+		n--;
+	}
+}
+
+static HOT_INLINE void lvent_shift_down(struct lvent *a, uint32_t n)
+{
+	if (n > 8) {
+		memmove(a, a + 1, n * sizeof(*a));
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		a[i] = a[i + 1];
+}
+
 static int side_insert(struct wb_bookset *bs, struct side *sd, uint32_t pos, int64_t key, uint32_t level)
 {
 	if (sd->cls == 0xff || sd->n == class_cap(sd->cls)) {
@@ -640,7 +664,7 @@ static int side_insert(struct wb_bookset *bs, struct side *sd, uint32_t pos, int
 		sd->cls = cls;
 	}
 	struct lvent *a = bs->arena + sd->off;
-	memmove(a + pos + 1, a + pos, (sd->n - pos) * sizeof(*a));
+	lvent_shift_up(a + pos, sd->n - pos);
 	a[pos].key = key;
 	a[pos].level = level;
 	sd->n++;
@@ -651,7 +675,7 @@ static void side_remove(struct wb_bookset *bs, struct side *sd, uint32_t pos)
 {
 	struct lvent *a = bs->arena + sd->off;
 
-	memmove(a + pos, a + pos + 1, (sd->n - pos - 1) * sizeof(*a));
+	lvent_shift_down(a + pos, sd->n - pos - 1);
 	sd->n--;
 }
 
@@ -1323,7 +1347,7 @@ out_mark_end:
 		out->ev[out->n - 1].flags |= WB_EVF_BATCH_END;
 }
 
-#define PREFETCH_AHEAD 8 /* messages between a burst's prefetch and its apply */
+#define PREFETCH_AHEAD WB_BOOK_PREFETCH_MSGS /* messages between a burst's prefetch and its apply */
 #define LEVEL_AHEAD 4	  /* messages between the second stage (the order's level) and the apply */
 
 /* What the prefetch of a burst needs, read once per burst into locals: the event
@@ -1408,6 +1432,17 @@ static inline void pf_window_check(struct wb_bookset *bs)
 		pf_window(bs);
 }
 
+void wb_bookset_prefetch_itch_burst(const struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n)
+{
+	struct pf_ctx pc;
+	bool survivors;
+
+	pf_ctx_init(bs, &pc);
+	survivors = (pc.moved_below | pc.adds_mask) != 0;
+	for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_msg(&pc, &msgs[i], survivors);
+}
+
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
 {
 	struct pf_ctx pc;
@@ -1447,9 +1482,13 @@ static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *p
 	const struct pf_ctx pc = *pcp;
 	uint32_t i;
 
-	/* the first messages have no earlier ones to hide their loads behind: start them all */
+	/* the first messages have no earlier ones to hide their loads behind: start them all
+	 * (after wb_bookset_prefetch_itch_burst on this burst they are in cache: cheap), then
+	 * the levels of the first few, which the second stage below starts only from i + 4 */
 	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		prefetch_msg(&pc, &msgs[i], survivors);
+	for (i = 0; i < n && i < LEVEL_AHEAD; i++)
+		__builtin_prefetch(&pc.levels[pc.ring[msgs[i].u.del.ref & pc.ring_mask].level], 1, 3);
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
 			prefetch_msg(&pc, &msgs[i + PREFETCH_AHEAD], survivors);

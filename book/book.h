@@ -78,6 +78,14 @@ int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg 
  * effect on the book; any message is accepted (unknown types, references or locates
  * cost a wasted prefetch); bs and m must not be NULL. */
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m);
+/* Optional, for a caller that holds the next burst while it applies this one (a worker
+ * with the next packet of its rx burst): starts the loads of the next burst's first
+ * messages, which wb_bookset_apply_itch_burst would otherwise start only when that burst
+ * begins, with no earlier messages to hide them behind. Looks at the first
+ * WB_BOOK_PREFETCH_MSGS messages; no effect on the book; any message is accepted. */
+void wb_bookset_prefetch_itch_burst(const struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n);
+/* How many of a burst's first messages the burst call starts cold (and the hint covers). */
+#define WB_BOOK_PREFETCH_MSGS 8
 /* Optional second stage, for a message whose first stage ran a few messages earlier:
  * follows its order to its level (or, for an add, to the top of the side it searches).
  * Use over a burst: prefetch i+8, prefetch_deep i+4, apply i. It measures slower than

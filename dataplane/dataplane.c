@@ -231,24 +231,56 @@ static void handle_tcp(struct dp_worker *w, const struct wb_udp_view *v, uint64_
 	flush_events(w);
 }
 
-static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, uint64_t tsc, bool pcap_time)
+/* A frame of the rx burst, decoded and classified once (a packet is classified one
+ * step ahead of its processing, for the feed's hint). */
+struct frame_class {
+	struct wb_udp_view v;
+	const struct wb_line_key *lk; /* the feed line, for WB_PKT_FEED */
+	enum wb_pkt_verdict verdict;
+	bool multi_seg;
+};
+
+static void classify_frame(const struct dp_worker *w, struct rte_mbuf *m, struct frame_class *fc)
+{
+	const struct wb_dataplane *dp = w->dp;
+	fc->lk = NULL;
+	fc->verdict = WB_PKT_FEED;
+	fc->multi_seg = m->nb_segs != 1;
+	if (unlikely(fc->multi_seg))
+		return;
+	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+	fc->verdict = wb_pkt_decode(frame, m->data_len, dp->check_udp_sum, &fc->v);
+	if (fc->verdict == WB_PKT_FEED && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		fc->verdict = WB_PKT_BAD_CHECKSUM;
+	if (fc->verdict == WB_PKT_FEED) {
+		fc->lk = wb_classify(&dp->cls, fc->v.dst_addr, fc->v.dst_port);
+		if (!fc->lk)
+			fc->verdict = WB_PKT_UNMATCHED;
+	}
+}
+
+/* Hands the feed that will process this frame next a look at it (ITCH: its first
+ * messages' order slots and books start loading behind the current packet's work). */
+static void hint_frame(const struct dp_worker *w, const struct frame_class *fc)
+{
+	if (fc->multi_seg || fc->verdict != WB_PKT_FEED)
+		return;
+	const struct dp_feed *f = &w->dp->feeds[fc->lk->feed];
+	if (f->worker == (int)w->index && f->proto->prefetch_datagram)
+		f->proto->prefetch_datagram(f->state, fc->v.payload, fc->v.len);
+}
+
+static bool handle_frame(struct dp_worker *w, struct rte_mbuf *m, const struct frame_class *fc, uint64_t tsc,
+			 bool pcap_time)
 {
 	struct wb_dataplane *dp = w->dp;
-	if (unlikely(m->nb_segs != 1)) {
+	if (unlikely(fc->multi_seg)) {
 		INC(w->multi_seg);
 		return false;
 	}
-	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-	struct wb_udp_view v;
-	enum wb_pkt_verdict verdict = wb_pkt_decode(frame, m->data_len, dp->check_udp_sum, &v);
-	if (verdict == WB_PKT_FEED && (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
-		verdict = WB_PKT_BAD_CHECKSUM;
-	const struct wb_line_key *lk = NULL;
-	if (verdict == WB_PKT_FEED) {
-		lk = wb_classify(&dp->cls, v.dst_addr, v.dst_port);
-		if (!lk)
-			verdict = WB_PKT_UNMATCHED;
-	}
+	struct wb_udp_view v = fc->v;
+	enum wb_pkt_verdict verdict = fc->verdict;
+	const struct wb_line_key *lk = fc->lk;
 	INC(w->verdicts[verdict]);
 	if (verdict != WB_PKT_FEED) {
 		if (verdict == WB_PKT_TCP)
@@ -409,11 +441,21 @@ static int worker_main(void *arg)
 			INC(w->bursts);
 			uint64_t bytes = 0;
 			uint16_t nfree = 0, nhost = 0;
+			struct frame_class fcs[2];
+			classify_frame(w, pkts[0], &fcs[0]);
+			if (n > 1)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[1], void *));
 			for (uint16_t k = 0; k < n; k++) {
-				if (k + 1 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 1], void *));
+				/* classify the next frame and let its feed start its loads now: they land
+				 * while this one is processed */
+				if (k + 1 < n) {
+					if (k + 2 < n)
+						rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 2], void *));
+					classify_frame(w, pkts[k + 1], &fcs[(k + 1) & 1]);
+					hint_frame(w, &fcs[(k + 1) & 1]);
+				}
 				bytes += pkts[k]->pkt_len;
-				if (handle_frame(w, pkts[k], t0, q->replay))
+				if (handle_frame(w, pkts[k], &fcs[k & 1], t0, q->replay))
 					host[nhost++] = pkts[k];
 				else
 					pkts[nfree++] = pkts[k];

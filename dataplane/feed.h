@@ -85,6 +85,11 @@ struct wb_feed_proto {
 	 * direction, decoded from a frame on the NIC ring. NULL for UDP feeds. */
 	void (*on_tcp_segment)(void *state, const struct wb_tcp_seg *seg, const struct wb_rx_meta *meta,
 			       struct wb_event_batch *out);
+	/* Optional hot-path hint: the payload on_datagram will get next (the following packet
+	 * of the rx burst), handed over before the current one is processed, so the plug-in can
+	 * start the loads its first messages will need. Must change nothing and count nothing:
+	 * the payload may be malformed, and on_datagram still sees it in full. */
+	void (*prefetch_datagram)(void *state, const uint8_t *payload, uint32_t len);
 	/* Called when the worker's rx queues were empty: timers (gap timeouts, line silence). */
 	void (*on_idle)(void *state, uint64_t now_ns, struct wb_event_batch *out);
 	struct wb_bookset *(*books)(void *state);

@@ -804,6 +804,31 @@ static void itch_on_datagram(void *st, const uint8_t *p, uint32_t len, const str
 	atomic_store_explicit(&f->expected_seq, f->expected, memory_order_relaxed);
 }
 
+/* The next packet's first messages, peeked into locals only: their order slots and books
+ * start loading while this packet applies (a packet's first messages have no earlier ones
+ * of their own to hide the loads behind). Anything malformed just ends the hint. */
+static void itch_prefetch_datagram(void *st, const uint8_t *p, uint32_t len)
+{
+	struct itch_feed *f = st;
+	struct wb_mold_hdr h;
+	struct wb_mold_iter it;
+	struct wb_itch_msg msgs[WB_BOOK_PREFETCH_MSGS];
+	const uint8_t *msg;
+	uint16_t mlen;
+	uint32_t n = 0;
+
+	if (wb_mold_parse(p, len, &h, &it) < 0 || h.count == WB_MOLD_HEARTBEAT || h.count == WB_MOLD_END_OF_SESSION)
+		return;
+	/* a packet wholly behind the stream is a duplicate: nothing of it will be applied */
+	if (h.seq + h.count <= f->expected)
+		return;
+	while (n < WB_BOOK_PREFETCH_MSGS && wb_mold_next(&it, &msg, &mlen) > 0)
+		if (wb_itch_peek(msg, mlen, &msgs[n]) == WB_ITCH_OK)
+			n++;
+	if (n)
+		wb_bookset_prefetch_itch_burst(f->books, msgs, n);
+}
+
 static void itch_on_idle(void *st, uint64_t now_ns, struct wb_event_batch *out)
 {
 	struct itch_feed *f = st;
@@ -934,6 +959,7 @@ const struct wb_feed_proto wb_feed_itch_mold = {
 	.create = itch_create,
 	.destroy = itch_destroy,
 	.on_datagram = itch_on_datagram,
+	.prefetch_datagram = itch_prefetch_datagram,
 	.on_idle = itch_on_idle,
 	.books = itch_books,
 	.counters = itch_counters,

@@ -133,6 +133,24 @@ _Static_assert(offsetof(struct wb_itch_msg, u) == 16 && sizeof(((struct wb_itch_
 	       "the fast decode writes the 16-byte header and the union's first 32 bytes");
 #endif
 
+int wb_itch_peek(const uint8_t *p, size_t len, struct wb_itch_msg *out)
+{
+	if (len == 0)
+		return WB_ITCH_ERR_EMPTY;
+	size_t need = wb_itch_msg_len(p[0]);
+	if (need == 0)
+		return WB_ITCH_ERR_UNKNOWN;
+	if (len < need)
+		return WB_ITCH_ERR_SHORT;
+	/* no switch on the type (the least predictable byte of a feed): every layout holding
+	 * a reference is long enough for it, and the others get a harmless value */
+	out->type = (char)p[0];
+	out->locate = wb_be16(p + 1);
+	out->u.del.ref = need >= 19 ? wb_be64(p + 11) : 0;
+	out->u.replace.new_ref = need >= 27 ? wb_be64(p + 19) : 0;
+	return WB_ITCH_OK;
+}
+
 int wb_itch_decode(const uint8_t *p, size_t len, struct wb_itch_msg *out)
 {
 	if (len == 0)

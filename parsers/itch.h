@@ -88,6 +88,14 @@ size_t wb_itch_msg_len(uint8_t type);
  * ignored). Returns WB_ITCH_OK or a wb_itch_err; never reads past p + len. */
 int wb_itch_decode(const uint8_t *p, size_t len, struct wb_itch_msg *out);
 
+/* The fields a book needs to start its loads, and only those: type, locate, the
+ * reference first in the union of the order messages (u.del.ref: A F E C X D U) and a
+ * replace's new reference (u.replace.new_ref). The rest of out is unspecified (the two
+ * reference fields may hold other bytes for other types). A fraction of a decode's cost,
+ * for hints about messages the full decode sees later. Returns WB_ITCH_OK or a
+ * wb_itch_err, as wb_itch_decode would; never reads past p + len. */
+int wb_itch_peek(const uint8_t *p, size_t len, struct wb_itch_msg *out);
+
 /* Encodes m into buf (at least wb_itch_msg_len(m->type) bytes); returns the length or 0
  * for an unknown type. Used by the simulator and tests. */
 size_t wb_itch_encode(const struct wb_itch_msg *m, uint8_t *buf);

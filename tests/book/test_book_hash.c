@@ -487,8 +487,8 @@ static void compare_books(struct wb_bookset *x, struct wb_bookset *y, uint16_t s
 	}
 }
 
-/* wb_bookset_apply_itch_burst (the worker's call) against one wb_bookset_apply_itch per
- * message, on a stream with every kind of trouble: unknown and stale orders, bad sides and
+/* wb_bookset_apply_itch_burst (the worker's call, each burst hinted by the one before as a
+ * worker does, sometimes with garbage) against one wb_bookset_apply_itch per message, on a stream with every kind of trouble: unknown and stale orders, bad sides and
  * locates, crossed books under the freeze policy (held messages), operator resets between
  * bursts, references that wrap the order ring into the survivor table, and a batch too
  * small for one burst's events. Events must match byte for byte, and so must the books. */
@@ -567,6 +567,19 @@ static void test_book_burst_equals_single(void **state)
 		for (size_t j = 0; j < k; j++) {
 			struct wb_msg_meta meta = { .seq = seqs[i + j], .ts_recv = ts_recv, .flags = flags };
 			assert_int_equal(wb_bookset_apply_itch(a, &msgs[i + j], &meta, &ba), 0);
+		}
+		/* as a worker does: the next packet is hinted before this one applies; sometimes
+		 * the hint is garbage (any type, locate and reference): it must change nothing */
+		if (i + k < n)
+			wb_bookset_prefetch_itch_burst(b, &msgs[i + k], (uint32_t)(n - i - k < 40 ? n - i - k : 40));
+		if (bursts % 3 == 0) {
+			struct wb_itch_msg junk[WB_BOOK_PREFETCH_MSGS + 2];
+			for (size_t j = 0; j < WB_BOOK_PREFETCH_MSGS + 2; j++) {
+				junk[j] = (struct wb_itch_msg){ .type = (char)rnd(), .locate = (uint16_t)rnd() };
+				junk[j].u.replace.old_ref = (uint64_t)rnd() << 32 | (uint64_t)rnd();
+				junk[j].u.replace.new_ref = ~junk[j].u.replace.old_ref;
+			}
+			wb_bookset_prefetch_itch_burst(b, junk, WB_BOOK_PREFETCH_MSGS + 2);
 		}
 		assert_int_equal(wb_bookset_apply_itch_burst(b, &msgs[i], &seqs[i], (uint32_t)k, ts_recv, flags, &bb), 0);
 		assert_int_equal(ba.n, bb.n);

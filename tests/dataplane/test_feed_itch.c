@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -327,6 +328,76 @@ static void test_filter_holds_across_drains(void **state)
 	wb_feed_itch_mold.destroy(st);
 }
 
+/* All of the plug-in's counter values, in their order. */
+static size_t counters_all(void *st, uint64_t *v, size_t max)
+{
+	struct wb_counter cs[128];
+	size_t n = wb_feed_itch_mold.counters(st, cs, 128);
+	for (size_t i = 0; i < n && i < 128 && i < max; i++)
+		v[i] = cs[i].value;
+	return n;
+}
+
+/* The worker's hint (prefetch_datagram, the next packet before this one is processed):
+ * on the real next packet, every truncation of it, a heartbeat, a foreign session and
+ * random bytes, each in an exact-size buffer (ASan sees any read past it), it applies
+ * nothing, counts nothing and consumes nothing: the packet still applies in full after. */
+static void test_hint_changes_nothing(void **state)
+{
+	(void)state;
+	void *st = create();
+	uint8_t buf[2048];
+	uint64_t before[128], after[128];
+
+	feed(st, buf, directory(buf, "DAY0000001", 1), 0);
+	feed(st, buf, packet(buf, "DAY0000001", 2, 10), 0);
+	assert_int_equal(live_orders(st), 10);
+	size_t nc = counters_all(st, before, 128);
+
+	uint32_t len = packet(buf, "DAY0000001", 12, 20);
+	for (uint32_t cut = 0; cut <= len; cut++) {
+		uint8_t *p = malloc(cut ? cut : 1);
+		assert_non_null(p);
+		memcpy(p, buf, cut);
+		wb_feed_itch_mold.prefetch_datagram(st, p, cut);
+		free(p);
+	}
+	uint8_t hb[WB_MOLD_HDR_LEN];
+	memcpy(hb, "DAY0000001", WB_MOLD_SESSION_LEN);
+	wb_put_be64(hb + 10, 40);
+	wb_put_be16(hb + 18, WB_MOLD_HEARTBEAT);
+	wb_feed_itch_mold.prefetch_datagram(st, hb, sizeof(hb));
+	uint8_t other[2048];
+	wb_feed_itch_mold.prefetch_datagram(st, other, packet(other, "OTHER00001", 12, 20));
+	/* blocks that frame well but do not decode: a short add, an unknown type, an empty one */
+	uint8_t bad[WB_MOLD_HDR_LEN + 7 + 5 + 2];
+	memcpy(bad, "DAY0000001", WB_MOLD_SESSION_LEN);
+	wb_put_be64(bad + 10, 12);
+	wb_put_be16(bad + 18, 3);
+	wb_put_be16(bad + WB_MOLD_HDR_LEN, 5);
+	memcpy(bad + WB_MOLD_HDR_LEN + 2, "A\x00\x01\x00\x00", 5);
+	wb_put_be16(bad + WB_MOLD_HDR_LEN + 7, 3);
+	memcpy(bad + WB_MOLD_HDR_LEN + 9, "z\x00\x01", 3);
+	wb_put_be16(bad + WB_MOLD_HDR_LEN + 12, 0);
+	wb_feed_itch_mold.prefetch_datagram(st, bad, sizeof(bad));
+	for (int k = 0; k < 64; k++) {
+		uint32_t n = 1 + (uint32_t)(k * 37) % 300;
+		uint8_t *p = malloc(n);
+		assert_non_null(p);
+		for (uint32_t j = 0; j < n; j++)
+			p[j] = (uint8_t)(j * 131 + k * 7);
+		wb_feed_itch_mold.prefetch_datagram(st, p, n);
+		free(p);
+	}
+
+	assert_int_equal(counters_all(st, after, 128), nc);
+	assert_memory_equal(before, after, (nc < 128 ? nc : 128) * sizeof(uint64_t));
+	assert_int_equal(live_orders(st), 10);
+	feed(st, buf, len, 0);
+	assert_int_equal(live_orders(st), 30);
+	wb_feed_itch_mold.destroy(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_held_packets_drain_the_batch),
 		cmocka_unit_test(test_gap_into_full_batch),
 		cmocka_unit_test(test_filter_holds_across_drains),
+		cmocka_unit_test(test_hint_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* libFuzzer target: the input is one MoldUDP64 packet. Every block is decoded as ITCH; the
  * same bytes are also walked with the file framing and decoded as one bare message.
  * Beyond "no crash, no out-of-bounds read" (ASan), each decoded message must re-encode to
- * the exact bytes it came from, and each error must match the length table. */
+ * the exact bytes it came from, and each error must match the length table; the peek a
+ * worker's hint uses must agree with the decode on its verdict and on the fields it gives. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,9 +16,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Checks one message's verdict against the length table, and the round trip. */
 static void check_message(const uint8_t *msg, size_t len)
 {
-	struct wb_itch_msg m;
+	struct wb_itch_msg m, pk;
 	uint8_t again[64];
 	int r = wb_itch_decode(msg, len, &m);
+
+	/* the hint's peek gives the decode's verdict and, on success, its fields */
+	if (wb_itch_peek(msg, len, &pk) != r)
+		abort();
+	if (r == WB_ITCH_OK && (pk.type != m.type || pk.locate != m.locate))
+		abort();
+	if (r == WB_ITCH_OK && strchr("AFECXDU", m.type) && pk.u.del.ref != m.u.del.ref)
+		abort();
+	if (r == WB_ITCH_OK && m.type == 'U' && pk.u.replace.new_ref != m.u.replace.new_ref)
+		abort();
 
 	if (len == 0) {
 		if (r != WB_ITCH_ERR_EMPTY)

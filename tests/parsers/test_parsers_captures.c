@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "itch.h"
+#include "peek_check.h"
 #include "mold.h"
 #include "pcap_udp.h"
 
@@ -370,6 +371,7 @@ static void check_itch_file(const char *rel, uint64_t total, const struct type_c
 			continue;
 		}
 		assert_true(m.ts < 86400ULL * 1000000000ULL);
+		assert_peek_agrees(msg, mlen, &m); /* the worker's hint reads what the books apply */
 		per_type[(uint8_t)m.type]++;
 		n++;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "itch.h"
+#include "peek_check.h"
 #include "mold.h"
 #include "wire.h"
 
@@ -205,6 +206,7 @@ static void test_parsers_mold_zero_length_block(void **state)
 	free(p);
 
 	assert_int_equal(wb_itch_decode(NULL, 0, &m), WB_ITCH_ERR_EMPTY);
+	assert_int_equal(wb_itch_peek(NULL, 0, &m), WB_ITCH_ERR_EMPTY);
 }
 
 static void test_parsers_mold_build_request(void **state)
@@ -240,11 +242,13 @@ static void test_parsers_itch_short_every_type(void **state)
 		for (size_t len = 1; len < need; len++) {
 			uint8_t *p = exact(full, len);
 			assert_int_equal(wb_itch_decode(p, len, &m), WB_ITCH_ERR_SHORT);
+			assert_int_equal(wb_itch_peek(p, len, &m), WB_ITCH_ERR_SHORT);
 			free(p);
 		}
 		uint8_t *p = exact(full, need);
 		assert_int_equal(wb_itch_decode(p, need, &m), WB_ITCH_OK);
 		assert_int_equal(m.type, layouts[i].type);
+		assert_peek_agrees(p, need, &m); /* within the layout too (ASan: exact allocation) */
 		free(p);
 	}
 }
@@ -263,6 +267,7 @@ static void test_parsers_itch_unknown_type(void **state)
 		for (size_t len = 1; len <= sizeof(buf); len += 21) {
 			uint8_t *p = exact(buf, len);
 			assert_int_equal(wb_itch_decode(p, len, &m), WB_ITCH_ERR_UNKNOWN);
+			assert_int_equal(wb_itch_peek(p, len, &m), WB_ITCH_ERR_UNKNOWN);
 			free(p);
 		}
 		assert_string_equal(wb_itch_type_name((uint8_t)t), "unknown");

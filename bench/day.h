@@ -131,7 +131,7 @@ static inline uint32_t day_next_burst(struct wb_itch_file_iter *it, struct wb_it
 /* What a worker's ITCH feed does with the next packet of its rx burst before it processes
  * this one (dataplane/feed_itch.c, prefetch_datagram): peeks at its first messages (at
  * most max, the packet's size) and starts their loads. The walk itself does not move. */
-static inline void day_hint(const struct wb_bookset *bs, const struct wb_itch_file_iter *it, uint32_t max)
+static inline void day_hint(struct wb_bookset *bs, const struct wb_itch_file_iter *it, uint32_t max)
 {
 	struct wb_itch_file_iter peek = *it;
 	struct wb_itch_msg msgs[WB_BOOK_PREFETCH_MSGS];

@@ -157,6 +157,12 @@ struct wb_bookset {
 	 * ring large for the day's order lifetimes those prefetches are random lines wasted. */
 	uint64_t pf_moves;
 	uint64_t window_arrivals, window_moves; /* arrivals and survivor_moves at the window's start */
+	/* The last two hints (wb_bookset_prefetch_itch_burst; a worker hints packet k + 1
+	 * before it applies packet k): the key of each one's first message and how many it
+	 * started. The burst that begins with that message skips their first stage. */
+	uint64_t hint_key[2];
+	uint32_t hint_n[2];
+	uint32_t hint_next;
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -1432,15 +1438,25 @@ static inline void pf_window_check(struct wb_bookset *bs)
 		pf_window(bs);
 }
 
-void wb_bookset_prefetch_itch_burst(const struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n)
+/* What identifies a burst's first message to the hint that preceded it: the fields both
+ * the hint's peek and the decode give alike for an order message. */
+static inline uint64_t hint_key_of(const struct wb_itch_msg *m)
+{
+	return m->u.del.ref ^ ((uint64_t)m->locate << 48) ^ ((uint64_t)(uint8_t)m->type << 40);
+}
+
+void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n)
 {
 	struct pf_ctx pc;
-	bool survivors;
+	uint32_t i;
 
+	/* the lean stage (slots and book): a burst with survivors adds their lines itself */
 	pf_ctx_init(bs, &pc);
-	survivors = (pc.moved_below | pc.adds_mask) != 0;
-	for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-		prefetch_msg(&pc, &msgs[i], survivors);
+	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_msg(&pc, &msgs[i], false);
+	bs->hint_key[bs->hint_next] = n ? hint_key_of(&msgs[0]) : 0;
+	bs->hint_n[bs->hint_next] = i;
+	bs->hint_next ^= 1;
 }
 
 void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_msg *m)
@@ -1480,12 +1496,22 @@ static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *p
 				   const uint64_t *seqs, uint32_t n, struct apply *c, bool survivors)
 {
 	const struct pf_ctx pc = *pcp;
-	uint32_t i;
+	uint32_t i = 0;
 
-	/* the first messages have no earlier ones to hide their loads behind: start them all
-	 * (after wb_bookset_prefetch_itch_burst on this burst they are in cache: cheap), then
+	/* the first messages have no earlier ones to hide their loads behind: start them all,
+	 * unless the hint of the burst did what this stage does (the lean stage; a mismatch,
+	 * as when the caller dropped duplicates the hint saw, just starts them again), then
 	 * the levels of the first few, which the second stage below starts only from i + 4 */
-	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
+	if (!survivors && n) {
+		uint64_t key = hint_key_of(&msgs[0]);
+		unsigned h = key == bs->hint_key[1];
+
+		if (bs->hint_n[h] && key == bs->hint_key[h]) {
+			i = bs->hint_n[h];
+			bs->hint_n[h] = 0;
+		}
+	}
+	for (; i < n && i < PREFETCH_AHEAD; i++)
 		prefetch_msg(&pc, &msgs[i], survivors);
 	for (i = 0; i < n && i < LEVEL_AHEAD; i++)
 		__builtin_prefetch(&pc.levels[pc.ring[msgs[i].u.del.ref & pc.ring_mask].level], 1, 3);

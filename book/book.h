@@ -82,8 +82,10 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
  * with the next packet of its rx burst): starts the loads of the next burst's first
  * messages, which wb_bookset_apply_itch_burst would otherwise start only when that burst
  * begins, with no earlier messages to hide them behind. Looks at the first
- * WB_BOOK_PREFETCH_MSGS messages; no effect on the book; any message is accepted. */
-void wb_bookset_prefetch_itch_burst(const struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n);
+ * WB_BOOK_PREFETCH_MSGS messages; no effect on the book; any message is accepted. The
+ * burst call that starts with the same message skips what the hint started. Writer's
+ * thread only. */
+void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n);
 /* How many of a burst's first messages the burst call starts cold (and the hint covers). */
 #define WB_BOOK_PREFETCH_MSGS 8
 /* Optional second stage, for a message whose first stage ran a few messages earlier:

@@ -163,6 +163,9 @@ struct wb_bookset {
 	uint64_t hint_key[2];
 	uint32_t hint_n[2];
 	uint32_t hint_next;
+	/* some book was fed by set_level: until then no book's price_level (in the book's
+	 * second cache line, which order messages otherwise never touch) needs a look */
+	uint8_t price_levels;
 	struct level *levels;
 	uint32_t level_free;
 	struct lvent *arena;
@@ -843,7 +846,7 @@ static inline void book_wend(struct book *b)
 /* Order books are read live: only a price-level book needs its snapshot rewritten. */
 static inline void book_touch_pl(struct wb_bookset *bs, struct book *b, uint16_t locate)
 {
-	if (atomic_load_explicit(&b->price_level, memory_order_relaxed))
+	if (bs->price_levels && atomic_load_explicit(&b->price_level, memory_order_relaxed))
 		book_touch(bs, b, locate);
 }
 
@@ -1364,6 +1367,7 @@ struct pf_ctx {
 	const struct survivor *surv;
 	const struct level *levels;
 	const struct book *books;
+	const struct lvent *arena;
 	uint64_t ring_mask, nsurv_slots;
 	uint64_t moved_below; /* a reference below this is a ring behind the newest, with survivors */
 	uint64_t adds_mask;   /* pf_moves: the adds' survivor prefetch on or off */
@@ -1376,6 +1380,7 @@ static inline void pf_ctx_init(const struct wb_bookset *bs, struct pf_ctx *pc)
 	pc->levels = bs->levels;
 	pc->surv = bs->surv;
 	pc->books = bs->books;
+	pc->arena = bs->arena;
 	pc->ring_mask = bs->ring_mask;
 	pc->nsurv_slots = bs->nsurv_slots;
 	/* as of the burst's start: the newest reference moves by a packet at most meanwhile */
@@ -1414,6 +1419,22 @@ static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itc
 
 	/* without it the wbsim day ran 10% slower (interleaved runs, docs/performance.md) */
 	__builtin_prefetch((const void *)(slot ^ ((slot ^ home) & (moved | adds))), 1, 3);
+}
+
+/* The second stage, a few messages after the first: the slot and the book are cached by
+ * now. The order's slot names its level (the head of a delete's, execution's, cancel's or
+ * replace's chain: price, side, locate); the book's side arrays end at their best levels,
+ * where an add's search starts, the cross check reads the other side, and an emptied
+ * level's search looks. Unchecked: an empty slot names record 0, any slot a valid
+ * record, an empty side its array's first entry. */
+static HOT_INLINE void prefetch_second(const struct pf_ctx *pc, const struct wb_itch_msg *m)
+{
+	const struct book *b = &pc->books[m->locate < pc->max_symbols ? m->locate : 0];
+	uint32_t n0 = b->side[0].n, n1 = b->side[1].n;
+
+	__builtin_prefetch(&pc->levels[pc->ring[m->u.del.ref & pc->ring_mask].level], 1, 3);
+	__builtin_prefetch(&pc->arena[b->side[0].off + n0 - (n0 != 0)], 0, 3);
+	__builtin_prefetch(&pc->arena[b->side[1].off + n1 - (n1 != 0)], 0, 3);
 }
 
 #define PF_WINDOW 65536u /* adds between decisions on the adds' survivor prefetch */
@@ -1514,15 +1535,13 @@ static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *p
 	for (; i < n && i < PREFETCH_AHEAD; i++)
 		prefetch_msg(&pc, &msgs[i], survivors);
 	for (i = 0; i < n && i < LEVEL_AHEAD; i++)
-		__builtin_prefetch(&pc.levels[pc.ring[msgs[i].u.del.ref & pc.ring_mask].level], 1, 3);
+		prefetch_second(&pc, &msgs[i]);
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
 			prefetch_msg(&pc, &msgs[i + PREFETCH_AHEAD], survivors);
-		/* second stage: the order's slot, started four messages ago, names its level (the
-		 * head of the apply's chain: price, side, locate). Unchecked: an empty slot names
-		 * record 0, and any slot a valid record; 2 or 6 messages ahead measured slower */
+		/* second stage, four messages ahead (2 or 6 measured slower) */
 		if (i + LEVEL_AHEAD < n)
-			__builtin_prefetch(&pc.levels[pc.ring[msgs[i + LEVEL_AHEAD].u.del.ref & pc.ring_mask].level], 1, 3);
+			prefetch_second(&pc, &msgs[i + LEVEL_AHEAD]);
 		c->seq = seqs[i];
 		apply_one(bs, &msgs[i], c);
 	}
@@ -1618,6 +1637,7 @@ int wb_bookset_set_level(struct wb_bookset *bs, uint16_t locate, char side, int6
 	/* flag first, then the bracket: a live reader that sees the bracket sees the flag and
 	 * moves to the snapshot, which shows batch ends only */
 	if (!atomic_load_explicit(&b->price_level, memory_order_relaxed)) {
+		bs->price_levels = 1;
 		atomic_store_explicit(&b->price_level, 1, memory_order_release);
 		b->top_dirty |= 3; /* its snapshot was never kept: write both sides at the next publish */
 	}

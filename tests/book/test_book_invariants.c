@@ -336,11 +336,54 @@ static void test_invariants_ring_larger_than_the_table(void **state)
 	run_stream(1024, 3, 50000);
 }
 
+struct walked {
+	uint64_t refs[16];
+	size_t n;
+};
+
+static void walk_cb(void *arg, const struct wb_order_info *o)
+{
+	struct walked *w = arg;
+
+	if (w->n < 16)
+		w->refs[w->n++] = o->ref;
+}
+
+/* Arrival stamps are 32-bit: a level's queue stays in arrival order across the wrap of
+ * the bookset's add counter (set here just below 2^32, where a day would take years). */
+static void test_invariants_arrival_wrap(void **state)
+{
+	struct fx f;
+	struct wb_itch_msg m;
+	struct walked w = { 0 };
+	static const uint64_t want[] = { 2, 3, 4, 5, 6, 7, 9 };
+
+	(void)state;
+	assert_int_equal(fx_init(&f, 64, 16, 2, WB_POLICY_FLAG), 0);
+	m = msg_dir(0, "WRAP");
+	assert_int_equal(fx_apply(&f, &m), 0);
+	atomic_store(&f.bs->arrivals, (1ull << 32) - 3);
+	for (uint64_t ref = 1; ref <= 7; ref++) {
+		m = msg_add(0, ref, 'B', 100, 100000);
+		assert_int_equal(fx_apply(&f, &m), 0);
+	}
+	/* the first order is replaced at its price: the new reference joins the back */
+	m = msg_replace(0, 1, 9, 50, 100000);
+	assert_int_equal(fx_apply(&f, &m), 0);
+	assert_true(CNT_GET(f.bs->arrivals) > (1ull << 32)); /* the stamps wrapped */
+	assert_int_equal(wb_bookset_walk_orders(f.bs, 0, 'B', 100000, walk_cb, &w), 7);
+	assert_int_equal(w.n, 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(w.refs[i], want[i]);
+	wb_bookset_destroy(f.bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_invariants_tiny_ring),
 		cmocka_unit_test(test_invariants_ring_larger_than_the_table),
+		cmocka_unit_test(test_invariants_arrival_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1460,9 +1460,12 @@ static inline void pf_window_check(struct wb_bookset *bs)
 }
 
 /* What identifies a burst's first message to the hint that preceded it: the fields both
- * the hint's peek and the decode give alike for an order message. */
+ * the hint's peek and the decode give alike for an order message; 0 for any other type,
+ * whose union the decode may have left partly unwritten. */
 static inline uint64_t hint_key_of(const struct wb_itch_msg *m)
 {
+	if (!order_type[(uint8_t)m->type])
+		return 0;
 	return m->u.del.ref ^ ((uint64_t)m->locate << 48) ^ ((uint64_t)(uint8_t)m->type << 40);
 }
 
@@ -1476,7 +1479,7 @@ void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_
 	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		prefetch_msg(&pc, &msgs[i], false);
 	bs->hint_key[bs->hint_next] = n ? hint_key_of(&msgs[0]) : 0;
-	bs->hint_n[bs->hint_next] = i;
+	bs->hint_n[bs->hint_next] = bs->hint_key[bs->hint_next] ? i : 0;
 	bs->hint_next ^= 1;
 }
 
@@ -1527,7 +1530,7 @@ static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *p
 		uint64_t key = hint_key_of(&msgs[0]);
 		unsigned h = key == bs->hint_key[1];
 
-		if (bs->hint_n[h] && key == bs->hint_key[h]) {
+		if (key && bs->hint_n[h] && key == bs->hint_key[h]) {
 			i = bs->hint_n[h];
 			bs->hint_n[h] = 0;
 		}

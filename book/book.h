@@ -64,7 +64,8 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m,
 
 /* Applies n decoded messages in order, exactly as n calls of wb_bookset_apply_itch would
  * (message i with sequence seqs[i]; ts_recv and flags, e.g. WB_EVF_RECOVERED, are the
- * packet's), starting each one's loads (order slots, book) 8 messages ahead of its apply.
+ * packet's), starting each one's loads (order slots, book) 8 messages ahead of its apply
+ * and the next ones (its level, the tops of its book's side arrays) 4 ahead.
  * What a worker calls per packet: the per-message call, its checks and its prefetch call
  * cost as much as a small message's work. Returns 0, or -EINVAL for a NULL bs or out (or
  * NULL msgs or seqs with n > 0). */
@@ -83,8 +84,9 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
  * messages, which wb_bookset_apply_itch_burst would otherwise start only when that burst
  * begins, with no earlier messages to hide them behind. Looks at the first
  * WB_BOOK_PREFETCH_MSGS messages; no effect on the book; any message is accepted. The
- * burst call that starts with the same message skips what the hint started. Writer's
- * thread only. */
+ * book keeps the first message of the last two hints: a burst call on the lean path (no
+ * survivors) that starts with one of them, an order message, skips what its hint
+ * started. Writer's thread only. */
 void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n);
 /* How many of a burst's first messages the burst call starts cold (and the hint covers). */
 #define WB_BOOK_PREFETCH_MSGS 8

@@ -442,9 +442,9 @@ static int worker_main(void *arg)
 			uint64_t bytes = 0;
 			uint16_t nfree = 0, nhost = 0;
 			struct frame_class fcs[2];
+			for (uint16_t k = 0; k < n && k < 3; k++)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[k], void *));
 			classify_frame(w, pkts[0], &fcs[0]);
-			if (n > 1)
-				rte_prefetch0(rte_pktmbuf_mtod(pkts[1], void *));
 			for (uint16_t k = 0; k < n; k++) {
 				/* classify the next frame and let its feed start its loads now: they land
 				 * while this one is processed */

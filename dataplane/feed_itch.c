@@ -822,6 +822,10 @@ static void itch_prefetch_datagram(void *st, const uint8_t *p, uint32_t len)
 	/* a packet wholly behind the stream is a duplicate: nothing of it will be applied */
 	if (h.seq + h.count <= f->expected)
 		return;
+	/* nor will the blocks of one straddling it (a line's retransmission): start after them */
+	for (uint64_t skip = h.seq < f->expected ? f->expected - h.seq : 0; skip; skip--)
+		if (wb_mold_next(&it, &msg, &mlen) <= 0)
+			return;
 	while (n < WB_BOOK_PREFETCH_MSGS && wb_mold_next(&it, &msg, &mlen) > 0)
 		if (wb_itch_peek(msg, mlen, &msgs[n]) == WB_ITCH_OK)
 			n++;

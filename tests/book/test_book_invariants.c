@@ -378,12 +378,50 @@ static void test_invariants_arrival_wrap(void **state)
 	wb_bookset_destroy(f.bs);
 }
 
+/* The hint's bookkeeping: a worker hints packet k + 1 before it applies packet k, so the
+ * book keeps two; the lean burst that starts with a hinted order message takes its hint
+ * (and skips the prefetches it started), any other burst leaves it; a hint that starts
+ * with another type is not kept. Burst results are the same either way (test_book_hash). */
+static void test_invariants_hint_bookkeeping(void **state)
+{
+	struct fx f;
+	struct wb_itch_msg p1[10], p2[10], p3[3], sys = { .type = 'S', .locate = 0 };
+	uint64_t seqs[10] = { 0 };
+
+	(void)state;
+	assert_int_equal(fx_init_ring(&f, 256, 64, 2, WB_POLICY_FLAG, 4096), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		p1[i] = msg_add(0, 1 + i, 'B', 100, 100000 - i * 100);
+		p2[i] = msg_add(0, 11 + i, 'S', 100, 200000 + i * 100);
+	}
+	for (uint32_t i = 0; i < 3; i++)
+		p3[i] = msg_del(0, 1 + i);
+	wb_bookset_prefetch_itch_burst(f.bs, p1, 10);
+	assert_int_equal(wb_bookset_apply_itch_burst(f.bs, p1, seqs, 10, 0, 0, &f.batch), 0);
+	assert_int_equal(f.bs->hint_n[0] + f.bs->hint_n[1], 0); /* taken by its burst */
+	f.batch.n = 0;
+	wb_bookset_prefetch_itch_burst(f.bs, p3, 3); /* packet 3, hinted before packet 2 applies */
+	wb_bookset_prefetch_itch_burst(f.bs, p2, 10);
+	assert_int_equal(f.bs->hint_n[0] + f.bs->hint_n[1], 3 + WB_BOOK_PREFETCH_MSGS);
+	assert_int_equal(wb_bookset_apply_itch_burst(f.bs, p2, seqs, 10, 0, 0, &f.batch), 0);
+	assert_int_equal(f.bs->hint_n[0] + f.bs->hint_n[1], 3); /* packet 3's is still there */
+	f.batch.n = 0;
+	assert_int_equal(wb_bookset_apply_itch_burst(f.bs, p3, seqs, 3, 0, 0, &f.batch), 0);
+	assert_int_equal(f.bs->hint_n[0] + f.bs->hint_n[1], 0);
+	f.batch.n = 0;
+	wb_bookset_prefetch_itch_burst(f.bs, &sys, 1); /* not an order message: nothing kept */
+	assert_int_equal(f.bs->hint_n[0] + f.bs->hint_n[1], 0);
+	assert_int_equal(CNT_GET(f.bs->live_orders), 17);
+	wb_bookset_destroy(f.bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_invariants_tiny_ring),
 		cmocka_unit_test(test_invariants_ring_larger_than_the_table),
 		cmocka_unit_test(test_invariants_arrival_wrap),
+		cmocka_unit_test(test_invariants_hint_bookkeeping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

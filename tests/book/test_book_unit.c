@@ -741,6 +741,17 @@ static void test_book_price_level_batches(void **state)
 	assert_int_equal(reason_count(f, LOC, WB_INT_CROSSED), 1);
 	assert_int_equal(wb_bookset_set_level(f->bs, LOC, 'Z', 1, 1, true, 15, &meta, &f->batch), 0);
 	assert_int_equal(reason_count(f, LOC, WB_INT_BAD_SIDE), 1);
+
+	/* a trading action on a price-level book reaches its published snapshot (order
+	 * messages look at a book's price_level only once some book has one) */
+	struct wb_itch_msg h = { .type = 'H', .locate = LOC };
+	h.u.action.state = 'H';
+	memcpy(h.u.action.reason, "    ", 4);
+	assert_int_equal(fx_apply(f, &h), 0);
+	assert_int_equal(top_of(f, LOC).trading_state, 'H');
+	h.u.action.state = 'T';
+	assert_int_equal(fx_apply(f, &h), 0);
+	assert_int_equal(top_of(f, LOC).trading_state, 'T');
 }
 
 static void test_book_create_rejects_bad_opts(void **state)

@@ -1394,7 +1394,12 @@ static inline void pf_ctx_init(const struct wb_bookset *bs, struct pf_ctx *pc)
  * as the loads it started. Fields of the union a type does not have are still in bounds
  * (ring and table indices are masked, the locate clamped): a few wasted prefetches. A F E
  * C X D U all carry the (old) reference first in the union. */
-static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itch_msg *m, bool survivors)
+/* What the first stage looks for besides the slots and the book: nothing (no survivors,
+ * the adds' survivor prefetch off), the survivor slot of a reference a ring behind the
+ * newest (a rare, predictable branch), or that and each add's eviction (branch-free). */
+enum pf_mode { PF_LEAN, PF_MOVED, PF_FULL };
+
+static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itch_msg *m, enum pf_mode mode)
 {
 	/* selects by mask, not by ?: or &&, which gcc compiles to branches on the type */
 	uint64_t ref = m->u.del.ref, is_u = -(uint64_t)(m->type == 'U');
@@ -1405,8 +1410,13 @@ static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itc
 	__builtin_prefetch((const void *)slot, 1, 3);
 	__builtin_prefetch(&pc->ring[ref2 & pc->ring_mask], 1, 3);
 	__builtin_prefetch(&pc->books[loc], 1, 3);
-	if (!survivors)
+	if (mode == PF_LEAN)
 		return;
+	if (mode == PF_MOVED) {
+		if (__builtin_expect(ref < pc->moved_below, 0))
+			__builtin_prefetch(&pc->surv[fib_home(ref, pc->nsurv_slots)], 1, 3);
+		return;
+	}
 
 	uint64_t adds = -(uint64_t)pf_adds[(uint8_t)m->type] & pc->adds_mask;
 	/* a reference one ring behind the newest has most likely moved to the survivors; an
@@ -1477,7 +1487,7 @@ void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_
 	/* the lean stage (slots and book): a burst with survivors adds their lines itself */
 	pf_ctx_init(bs, &pc);
 	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
-		prefetch_msg(&pc, &msgs[i], false);
+		prefetch_msg(&pc, &msgs[i], PF_LEAN);
 	bs->hint_key[bs->hint_next] = n ? hint_key_of(&msgs[0]) : 0;
 	bs->hint_n[bs->hint_next] = bs->hint_key[bs->hint_next] ? i : 0;
 	bs->hint_next ^= 1;
@@ -1488,7 +1498,7 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
 	struct pf_ctx pc;
 
 	pf_ctx_init(bs, &pc);
-	prefetch_msg(&pc, m, true);
+	prefetch_msg(&pc, m, PF_FULL);
 }
 
 int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, const struct wb_msg_meta *meta,
@@ -1513,20 +1523,21 @@ int wb_bookset_apply_itch(struct wb_bookset *bs, const struct wb_itch_msg *m, co
 	return 0;
 }
 
-/* The burst's loop; survivors: whether the first stage looks for the survivor table
- * (compiled twice: with no survivors and the adds' prefetch off, as with a ring large for
- * the feed, a fifth of the stage's instructions go). */
+/* The burst's loop, compiled once per first-stage mode (pf_mode): with no survivors a
+ * fifth of the stage's instructions go, and with survivors but the adds' prefetch off
+ * (a ring large enough for the feed) the survivor hash is computed only for the rare old
+ * reference. */
 static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *pcp, const struct wb_itch_msg *msgs,
-				   const uint64_t *seqs, uint32_t n, struct apply *c, bool survivors)
+				   const uint64_t *seqs, uint32_t n, struct apply *c, enum pf_mode mode)
 {
 	const struct pf_ctx pc = *pcp;
 	uint32_t i = 0;
 
 	/* the first messages have no earlier ones to hide their loads behind: start them all,
-	 * unless the hint of the burst did what this stage does (the lean stage; a mismatch,
+	 * unless the hint of the burst did the slots and books (a mismatch,
 	 * as when the caller dropped duplicates the hint saw, just starts them again), then
 	 * the levels of the first few, which the second stage below starts only from i + 4 */
-	if (!survivors && n) {
+	if (mode != PF_FULL && n) {
 		uint64_t key = hint_key_of(&msgs[0]);
 		unsigned h = key == bs->hint_key[1];
 
@@ -1536,12 +1547,12 @@ static HOT_INLINE void apply_burst(struct wb_bookset *bs, const struct pf_ctx *p
 		}
 	}
 	for (; i < n && i < PREFETCH_AHEAD; i++)
-		prefetch_msg(&pc, &msgs[i], survivors);
+		prefetch_msg(&pc, &msgs[i], mode);
 	for (i = 0; i < n && i < LEVEL_AHEAD; i++)
 		prefetch_second(&pc, &msgs[i]);
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
-			prefetch_msg(&pc, &msgs[i + PREFETCH_AHEAD], survivors);
+			prefetch_msg(&pc, &msgs[i + PREFETCH_AHEAD], mode);
 		/* second stage, four messages ahead (2 or 6 measured slower) */
 		if (i + LEVEL_AHEAD < n)
 			prefetch_second(&pc, &msgs[i + LEVEL_AHEAD]);
@@ -1561,10 +1572,12 @@ int wb_bookset_apply_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg 
 		return -EINVAL;
 	overflow0 = out->overflow;
 	pf_ctx_init(bs, &pc);
-	if (pc.moved_below | pc.adds_mask)
-		apply_burst(bs, &pc, msgs, seqs, n, &c, true);
+	if (pc.adds_mask)
+		apply_burst(bs, &pc, msgs, seqs, n, &c, PF_FULL);
+	else if (pc.moved_below)
+		apply_burst(bs, &pc, msgs, seqs, n, &c, PF_MOVED);
 	else
-		apply_burst(bs, &pc, msgs, seqs, n, &c, false);
+		apply_burst(bs, &pc, msgs, seqs, n, &c, PF_LEAN);
 	pf_window_check(bs);
 	CNT_ADD(bs->msgs, n);
 	if (out->overflow != overflow0)

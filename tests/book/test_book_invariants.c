@@ -415,6 +415,73 @@ static void test_invariants_hint_bookkeeping(void **state)
 	wb_bookset_destroy(f.bs);
 }
 
+/* The burst in each of its first-stage modes (pf_mode: lean, survivors' old references,
+ * full) gives the events one call per message gives, byte for byte, on a stream that
+ * wraps a 16-slot ring: the modes differ only in prefetches. FULL is forced by setting
+ * the adds' survivor prefetch on before every burst (a day turns it on only after 65,536
+ * adds with many moves). */
+static void test_invariants_burst_modes(void **state)
+{
+	enum { N = 30000 };
+	static struct wb_itch_msg msgs[N];
+	static uint64_t seqs[N];
+	static struct wb_event e1[256], e2[256], e3[256]; /* room for every event of a burst */
+	struct fx one, lean, full;
+	uint64_t rng = 4242, ref = 1;
+	unsigned modes_seen = 0;
+
+	(void)state;
+	assert_int_equal(fx_init_ring(&one, 48, 24, 2, WB_POLICY_FLAG, 16), 0);
+	assert_int_equal(fx_init_ring(&lean, 48, 24, 2, WB_POLICY_FLAG, 16), 0);
+	assert_int_equal(fx_init_ring(&full, 48, 24, 2, WB_POLICY_FLAG, 16), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		uint64_t k = fx_xorshift(&rng) % 100, back = 1 + fx_xorshift(&rng) % 40;
+		uint64_t old = ref > back ? ref - back : 1;
+		uint32_t px = 1000 + (uint32_t)(fx_xorshift(&rng) % 6) * 100;
+		char side = fx_xorshift(&rng) & 1 ? 'B' : 'S';
+
+		px += side == 'S' ? 2000 : 0;
+		if (k < 45)
+			msgs[i] = msg_add(0, ref++, side, 100, px);
+		else if (k < 80)
+			msgs[i] = msg_del(0, old);
+		else if (k < 92)
+			msgs[i] = msg_replace(0, old, ref++, 50, px);
+		else
+			msgs[i] = msg_exec(0, old, 30, i);
+		msgs[i].ts = 1000 + i;
+		seqs[i] = 1 + i;
+	}
+	for (uint32_t i = 0, k; i < N; i += k) {
+		struct wb_event_batch b1 = { .ev = e1, .cap = 256 }, b2 = { .ev = e2, .cap = 256 },
+				      b3 = { .ev = e3, .cap = 256 };
+
+		k = 1 + (uint32_t)(fx_xorshift(&rng) % 40);
+		k = k > N - i ? N - i : k;
+		for (uint32_t j = 0; j < k; j++) {
+			struct wb_msg_meta meta = { .seq = seqs[i + j], .ts_recv = 7 };
+			assert_int_equal(wb_bookset_apply_itch(one.bs, &msgs[i + j], &meta, &b1), 0);
+		}
+		struct pf_ctx pc;
+		pf_ctx_init(lean.bs, &pc);
+		modes_seen |= 1u << (pc.adds_mask ? PF_FULL : pc.moved_below ? PF_MOVED : PF_LEAN);
+		full.bs->pf_moves = ~0ull;
+		assert_int_equal(wb_bookset_apply_itch_burst(lean.bs, &msgs[i], &seqs[i], k, 7, 0, &b2), 0);
+		assert_int_equal(wb_bookset_apply_itch_burst(full.bs, &msgs[i], &seqs[i], k, 7, 0, &b3), 0);
+		assert_int_equal(b1.n, b2.n);
+		assert_int_equal(b1.n, b3.n);
+		assert_memory_equal(e1, e2, b1.n * sizeof(struct wb_event));
+		assert_memory_equal(e1, e3, b1.n * sizeof(struct wb_event));
+		assert_int_equal(b1.overflow + b2.overflow + b3.overflow, 0);
+	}
+	/* the natural bookset went from lean to the survivors' mode; the forced one was full */
+	assert_int_equal(modes_seen, (1u << PF_LEAN) | (1u << PF_MOVED));
+	assert_true(CNT_GET(full.bs->survivor_moves) > 0);
+	wb_bookset_destroy(one.bs);
+	wb_bookset_destroy(lean.bs);
+	wb_bookset_destroy(full.bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_invariants_ring_larger_than_the_table),
 		cmocka_unit_test(test_invariants_arrival_wrap),
 		cmocka_unit_test(test_invariants_hint_bookkeeping),
+		cmocka_unit_test(test_invariants_burst_modes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

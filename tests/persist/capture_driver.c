@@ -19,7 +19,9 @@ static void on_durable(void *arg, const struct wb_persist_durable *d)
 	char line[128];
 	int n = snprintf(line, sizeof(line), "D %u %llu %llu\n", d->stream, (unsigned long long)d->seq_first,
 			 (unsigned long long)d->seq_last);
-	/* unbuffered: a line written before kill -9 must be in the file */
+	/* unbuffered: a line written before kill -9 must be in the file. A line being written
+	 * when the kill lands may be cut short at a page boundary (the kernel stops a write
+	 * between pages on a fatal signal): readers take only newline-terminated lines. */
 	if (write(1, line, (size_t)n) != n)
 		abort();
 }

@@ -84,8 +84,8 @@ void wb_bookset_prefetch_itch(const struct wb_bookset *bs, const struct wb_itch_
  * messages, which wb_bookset_apply_itch_burst would otherwise start only when that burst
  * begins, with no earlier messages to hide them behind. Looks at the first
  * WB_BOOK_PREFETCH_MSGS messages; no effect on the book; any message is accepted. The
- * book keeps the first message of the last two hints: a burst call on the lean path (no
- * survivors) that starts with one of them, an order message, skips what its hint
+ * book keeps the first message of the last two hints: a burst call whose adds' survivor
+ * prefetch is off that starts with one of them, an order message, skips what its hint
  * started. Writer's thread only. */
 void wb_bookset_prefetch_itch_burst(struct wb_bookset *bs, const struct wb_itch_msg *msgs, uint32_t n);
 /* How many of a burst's first messages the burst call starts cold (and the hint covers). */

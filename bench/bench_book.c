@@ -10,7 +10,7 @@
  *                   [prefetch distance (default 1: wb_bookset_prefetch_itch one message ahead; 0 = off)]
  *
  * bench_book day [messages (default 24000000)] [symbols (default 3000)] [seed (default 1)]
- *                [order ring slots (default 0: the power of two >= 2 x max orders)]
+ *                [order ring slots (default 0: the power of two >= 4 x max orders)]
  *   (built when wbsim is): a wbsim day in Nasdaq file framing, replayed from memory the
  *   way a worker handles packets: decode a packet's worth of messages (32), apply them,
  *   publish once per 32 packets (a worker's rx burst). Passes on fresh books, after a

@@ -1389,16 +1389,16 @@ static inline void pf_ctx_init(const struct wb_bookset *bs, struct pf_ctx *pc)
 	pc->max_symbols = bs->opts.max_symbols;
 }
 
-/* Starts loading the slots of m's references and m's book. Branch-free: the message type
- * is the least predictable thing on a feed, and a mispredicted switch here cost as much
- * as the loads it started. Fields of the union a type does not have are still in bounds
- * (ring and table indices are masked, the locate clamped): a few wasted prefetches. A F E
- * C X D U all carry the (old) reference first in the union. */
 /* What the first stage looks for besides the slots and the book: nothing (no survivors,
  * the adds' survivor prefetch off), the survivor slot of a reference a ring behind the
  * newest (a rare, predictable branch), or that and each add's eviction (branch-free). */
 enum pf_mode { PF_LEAN, PF_MOVED, PF_FULL };
 
+/* Starts loading the slots of m's references and m's book. Branch-free: the message type
+ * is the least predictable thing on a feed, and a mispredicted switch here cost as much
+ * as the loads it started. Fields of the union a type does not have are still in bounds
+ * (ring and table indices are masked, the locate clamped): a few wasted prefetches. A F E
+ * C X D U all carry the (old) reference first in the union. */
 static HOT_INLINE void prefetch_msg(const struct pf_ctx *pc, const struct wb_itch_msg *m, enum pf_mode mode)
 {
 	/* selects by mask, not by ?: or &&, which gcc compiles to branches on the type */

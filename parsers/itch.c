@@ -133,15 +133,25 @@ _Static_assert(offsetof(struct wb_itch_msg, u) == 16 && sizeof(((struct wb_itch_
 	       "the fast decode writes the 16-byte header and the union's first 32 bytes");
 #endif
 
-int wb_itch_peek(const uint8_t *p, size_t len, struct wb_itch_msg *out)
+/* The verdict on a message of len bytes before any field is read (decode and peek give
+ * the same one); *need: its type's layout length. */
+static inline int itch_verdict(const uint8_t *p, size_t len, size_t *need)
 {
 	if (len == 0)
 		return WB_ITCH_ERR_EMPTY;
-	size_t need = wb_itch_msg_len(p[0]);
-	if (need == 0)
+	*need = itch_len[p[0]];
+	if (*need == 0)
 		return WB_ITCH_ERR_UNKNOWN;
-	if (len < need)
-		return WB_ITCH_ERR_SHORT;
+	return len < *need ? WB_ITCH_ERR_SHORT : WB_ITCH_OK;
+}
+
+int wb_itch_peek(const uint8_t *p, size_t len, struct wb_itch_msg *out)
+{
+	size_t need;
+	int r = itch_verdict(p, len, &need);
+
+	if (r != WB_ITCH_OK)
+		return r;
 	/* no switch on the type (the least predictable byte of a feed): every layout holding
 	 * a reference is long enough for it, and the others get a harmless value */
 	out->type = (char)p[0];
@@ -153,14 +163,11 @@ int wb_itch_peek(const uint8_t *p, size_t len, struct wb_itch_msg *out)
 
 int wb_itch_decode(const uint8_t *p, size_t len, struct wb_itch_msg *out)
 {
-	if (len == 0)
-		return WB_ITCH_ERR_EMPTY;
+	size_t need;
+	int r = itch_verdict(p, len, &need);
+	if (r != WB_ITCH_OK)
+		return r;
 	uint8_t t = p[0];
-	size_t need = itch_len[t];
-	if (need == 0)
-		return WB_ITCH_ERR_UNKNOWN;
-	if (len < need)
-		return WB_ITCH_ERR_SHORT;
 
 #ifdef __SSSE3__
 	uint8_t slot = fast_slot[t];
